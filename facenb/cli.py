@@ -1,0 +1,77 @@
+"""The ``facenb`` command line.
+
+Every subcommand is a pair: ``_add_<name>(subparsers)`` builds its parser and sets ``func`` to
+``_run_<name>(args) -> int``. Bad input raises :class:`facenb.errors.InputError`; :func:`main` prints its one
+line as ``facenb: error: ...`` on stderr and returns exit status 2 (never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from facenb.errors import FacenbError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"facenb: error: {message} (see 'facenb {self.prog.split()[-1]} --help')\n")
+
+
+# ----------------------------------------------------------------------------------------------- registry
+_ADDERS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def command(adder: Callable[[argparse._SubParsersAction], None]):
+    """Register a subcommand parser builder (decorator)."""
+    _ADDERS.append(adder)
+    return adder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from facenb import __version__
+
+    parser = _Parser(prog="facenb", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"facenb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for adder in _ADDERS:
+        adder(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``facenb`` console script; returns the exit status."""
+    _load_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except FacenbError as exc:
+        print(f"facenb: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("facenb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_commands() -> None:
+    """Import the modules that register subcommands (each ``facenb/cli_*.py`` file holds one)."""
+    if _ADDERS:
+        return
+    import importlib
+    import pkgutil
+
+    import facenb
+
+    for info in sorted(pkgutil.iter_modules(facenb.__path__), key=lambda i: i.name):
+        if info.name.startswith("cli_"):
+            importlib.import_module(f"facenb.{info.name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

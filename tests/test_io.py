@@ -1,0 +1,105 @@
+import json
+
+import numpy as np
+import pytest
+
+from facenb import InputError
+from facenb.io import load_landmarks, load_mesh, save_landmarks_txt, save_obj, save_pp
+
+
+def test_obj_with_colours_quads_and_texture_indices(tmp_path):
+    p = tmp_path / "m.obj"
+    p.write_text(
+        "# comment\nmtllib x.mtl\n"
+        "v 0 0 0 1 0 0\nv 1 0 0 0 1 0\nv 1 1 0 0 0 1\nv 0 1 0 0.5 0.5 0.5\nv 0 0 1\n"
+        "vt 0 0\nvt 1 0\nvt 1 1\nvt 0 1\nvn 0 0 1\n"
+        "f 1/1/1 2/2/1 3/3/1 4/4/1\n"
+        "f 1//1 2//1 5//1\n"
+        "f -1 -2 -3\n"
+    )
+    m = load_mesh(p)
+    assert m.vertices.dtype == np.float64 and m.vertices.shape == (5, 3)
+    np.testing.assert_array_equal(m.faces, [[0, 1, 2], [0, 2, 3], [0, 1, 4], [4, 3, 2]])
+
+
+def test_obj_roundtrip(tmp_path):
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(10, 3))
+    f = rng.integers(0, 10, size=(7, 3))
+    save_obj(tmp_path / "a.obj", v, f, fmt="%.17g")
+    m = load_mesh(tmp_path / "a.obj")
+    np.testing.assert_array_equal(m.vertices, v)
+    np.testing.assert_array_equal(m.faces, f)
+
+
+def test_ply_via_trimesh(tmp_path):
+    import trimesh
+
+    tm = trimesh.creation.icosphere(subdivisions=1)
+    tm.export(tmp_path / "s.ply")
+    m = load_mesh(tmp_path / "s.ply")
+    np.testing.assert_allclose(m.vertices, tm.vertices)
+    np.testing.assert_array_equal(m.faces, tm.faces)
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("", "no vertices"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
+        ("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN or Inf"),
+        ("v 0 0 inf\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "NaN or Inf"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", "out of range"),
+        ("v 0 0 a\nf 1 2 3\n", "three numbers"),
+    ],
+)
+def test_bad_meshes_raise_one_line(tmp_path, content, needle):
+    p = tmp_path / "bad.obj"
+    p.write_text(content)
+    with pytest.raises(InputError) as e:
+        load_mesh(p)
+    msg = str(e.value)
+    assert needle in msg and str(p) in msg and "\n" not in msg and "fix:" in msg
+
+
+def test_missing_mesh(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_mesh(tmp_path / "nope.obj")
+
+
+def test_binary_garbage_mesh(tmp_path):
+    p = tmp_path / "g.obj"
+    p.write_bytes(b"\xff\xfe\x00\x81" * 100)
+    with pytest.raises(InputError, match="not text"):
+        load_mesh(p)
+
+
+def test_landmark_formats_agree(tmp_path):
+    rng = np.random.default_rng(1)
+    lm = np.round(rng.normal(size=(7, 3)) * 30, 6)
+    save_pp(tmp_path / "a.pp", lm)
+    save_landmarks_txt(tmp_path / "a.txt", lm)
+    np.save(tmp_path / "a.npy", lm[None])
+    np.save(tmp_path / "b.npy", lm)
+    (tmp_path / "a.pts").write_text("version: 1\nn_points: 7\n{\n" + "\n".join(" ".join(map(str, r)) for r in lm) + "\n}\n")
+    (tmp_path / "a.ljson").write_text(json.dumps({"landmarks": {"points": lm.tolist()}, "labels": []}))
+    for name in ["a.pp", "a.txt", "a.npy", "b.npy", "a.pts", "a.ljson"]:
+        np.testing.assert_allclose(load_landmarks(tmp_path / name, n=7), lm, atol=1e-9, err_msg=name)
+
+
+def test_landmark_count_and_shape_errors(tmp_path):
+    np.savetxt(tmp_path / "six.txt", np.zeros((6, 3)))
+    with pytest.raises(InputError, match="expected 7 landmarks, found 6"):
+        load_landmarks(tmp_path / "six.txt", n=7)
+    np.save(tmp_path / "two_d.npy", np.zeros((7, 2)))
+    with pytest.raises(InputError, match="2 coordinates per point"):
+        load_landmarks(tmp_path / "two_d.npy", n=7)
+    np.save(tmp_path / "cube.npy", np.zeros((2, 7, 3)))
+    with pytest.raises(InputError, match=r"shape \(2, 7, 3\)"):
+        load_landmarks(tmp_path / "cube.npy", n=7)
+    (tmp_path / "nan.txt").write_text("0 0 0\n" * 6 + "nan 0 0\n")
+    with pytest.raises(InputError, match="NaN"):
+        load_landmarks(tmp_path / "nan.txt", n=7)
+    (tmp_path / "bad.pp").write_text("<PickedPoints><point x='1'/>")
+    with pytest.raises(InputError, match="PickedPoints"):
+        load_landmarks(tmp_path / "bad.pp")
