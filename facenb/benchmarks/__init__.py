@@ -1,0 +1,1 @@
+"""Benchmark protocols reproduced to the official scorers (one module per benchmark)."""
