@@ -1,0 +1,248 @@
+"""NoW scorer: conformance with the official scorer's outputs, dataset mode, bad input."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facenb import InputError
+from facenb.benchmarks import now
+from facenb.cli import main
+from facenb.io import save_landmarks_txt, save_obj, save_pp
+
+from _synth import face_patch, random_similarity
+
+CASES = ["now01_james_decimated", "now02_sfm_dense_vs_other_identity", "now03_pred_in_metres_expression",
+         "now04_degenerate_faces", "now05_metric_unit_m", "now06_repeated_index_faces"]
+# Reached on this machine class: statistics within 1e-8 mm, per vertex within 2e-7 mm (see README). The
+# asserted tolerances leave headroom for BLAS/LAPACK differences, and stay 100x tighter than the issue's target.
+TOL_STATS = 1e-6
+TOL_VERTEX = 1e-5
+
+
+def _kw(exp):
+    return dict(metric=True, pred_unit=exp["predicted_mesh_unit"]) if exp["mode"] == "metric" else {}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conformance_case(conformance_dir, case):
+    d = conformance_dir / "now" / case
+    exp = json.loads((d / "expected.json").read_text())
+    res = now.evaluate_files(d / "scan.obj", d / "scan_lmks.pp", d / "pred.obj", d / "pred_lmks.txt", **_kw(exp))
+    expected = np.load(d / "expected_distances.npy")
+    assert res.n_points == exp["n_points"] == len(expected)
+    assert abs(res.mean_mm - exp["mean_mm"]) < TOL_STATS
+    assert abs(res.median_mm - exp["median_mm"]) < TOL_STATS
+    assert abs(res.std_mm - exp["std_mm"]) < TOL_STATS
+    np.testing.assert_allclose(res.distances, expected, rtol=0, atol=TOL_VERTEX)
+    # the official rounding shown by cumulative_errors.py
+    assert round(res.median_mm, 2) == exp["rounded_2dp"]["median"]
+    assert round(res.mean_mm, 2) == exp["rounded_2dp"]["mean"]
+
+
+def test_conformance_degenerate_faces_clean_option(conformance_dir):
+    d = conformance_dir / "now" / "now04_degenerate_faces"
+    exp = json.loads((d / "expected.json").read_text())["with_clean_mesh_true"]
+    res = now.evaluate_files(d / "scan.obj", d / "scan_lmks.pp", d / "pred.obj", d / "pred_lmks.txt", clean_mesh=True)
+    assert res.removed_faces > 0
+    assert abs(res.mean_mm - exp["mean_mm"]) < TOL_STATS
+    # the official default (no cleaning) crashes on (a, a, b) faces; facenb says so in one line instead
+    d6 = conformance_dir / "now" / "now06_repeated_index_faces"
+    with pytest.raises(InputError, match="degenerate triangles"):
+        now.evaluate_files(d6 / "scan.obj", d6 / "scan_lmks.pp", d6 / "pred.obj", d6 / "pred_lmks.txt",
+                           clean_mesh=False)
+
+
+def test_conformance_challenge_dataset(conformance_dir, tmp_path):
+    d = conformance_dir / "now" / "challenge"
+    agg = json.loads((d / "aggregate.json").read_text())
+    res = now.evaluate_dataset(d, d / "predictions", tmp_path / "out", jobs=1, progress=False)
+    assert res.n_missing == 0 and res.n_failed == 0
+    assert res.overall.n_points == agg["n_points"]
+    for key in ("mean_mm", "median_mm", "std_mm"):
+        assert abs(getattr(res.overall, key) - agg[key]) < TOL_STATS
+    for i, per in enumerate(agg["per_image"]):
+        expected = np.load(d / per["expected_distances_file"])
+        np.testing.assert_allclose(res.distances()[i], expected, atol=TOL_VERTEX)
+    for ch, exp in agg["per_challenge"].items():
+        assert abs(res.per_challenge[ch].mean_mm - exp["mean_mm"]) < TOL_STATS
+    # outputs: summary JSON/CSV and the official computed-distances pickle
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["overall"]["n_points"] == agg["n_points"]
+    assert (tmp_path / "out" / "summary.csv").read_text().startswith("group,mean_mm")
+    off = np.load(tmp_path / "out" / "RECON_computed_distances.npy", allow_pickle=True, encoding="latin1").item()
+    assert off["num_missing_files"] == 0
+    assert abs(np.mean(np.hstack(off["computed_distances"])) - agg["mean_mm"]) < TOL_STATS
+
+
+def test_dataset_challenge_filter_and_resume(conformance_dir, tmp_path, monkeypatch):
+    d = conformance_dir / "now" / "challenge"
+    agg = json.loads((d / "aggregate.json").read_text())
+    out = tmp_path / "o"
+    res = now.evaluate_dataset(d, d / "predictions", out, challenge="selfie", progress=False)
+    assert len(res.outcomes) == 1
+    assert abs(res.overall.mean_mm - agg["per_challenge"]["selfie"]["mean_mm"]) < TOL_STATS
+    assert (out / "RECON_computed_distances_selfie.npy").exists()
+
+    def boom(*a, **k):
+        raise AssertionError("cached image was recomputed")
+
+    monkeypatch.setattr(now, "evaluate_files", boom)
+    again = now.evaluate_dataset(d, d / "predictions", out, challenge="selfie", progress=False)
+    assert again.overall == res.overall
+
+
+def _copy_challenge(conformance_dir, tmp_path):
+    dst = tmp_path / "ds"
+    shutil.copytree(conformance_dir / "now" / "challenge", dst)
+    return dst
+
+
+def test_dataset_missing_prediction_is_counted(conformance_dir, tmp_path, capsys):
+    d = _copy_challenge(conformance_dir, tmp_path)
+    (d / "predictions/SUBJ_B_james/multiview_occlusions/IMG_0004.obj").unlink()
+    rc = main(["now", "--dataset", str(d), "--predictions", str(d / "predictions"), "--out", str(tmp_path / "o"),
+               "--no-progress"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "missing prediction for SUBJ_B_james/multiview_occlusions/IMG_0004" in err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_missing"] == 1 and summary["n_scored"] == 3
+
+
+def test_dataset_bad_prediction_fails_alone(conformance_dir, tmp_path, capsys):
+    d = _copy_challenge(conformance_dir, tmp_path)
+    bad = d / "predictions/SUBJ_A_sfm/selfie/IMG_0002.obj"
+    bad.write_text("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    rc = main(["now", "--dataset", str(d), "--predictions", str(d / "predictions"), "--out", str(tmp_path / "o"),
+               "--no-progress", "--jobs", "2"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "IMG_0002.obj" in err and "NaN" in err and "Traceback" not in err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_failed"] == 1 and summary["n_scored"] == 3
+
+
+# ------------------------------------------------------------------------------- synthetic (no shared data)
+def _write_pair(tmp, scan_v, scan_f, scan_lm, pred_v, pred_f, pred_lm):
+    save_obj(tmp / "scan.obj", scan_v, scan_f)
+    save_pp(tmp / "scan.pp", scan_lm)
+    save_obj(tmp / "pred.obj", pred_v, pred_f, fmt="%.9f")
+    save_landmarks_txt(tmp / "pred.txt", pred_lm, fmt="%.9f")
+    return [str(tmp / n) for n in ("scan.obj", "scan.pp", "pred.obj", "pred.txt")]
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_similarity_copy_of_scan_scores_zero(seed):
+    verts, faces, lms = face_patch(4)
+    s, R, t = random_similarity(np.random.default_rng(seed))
+    res = now.evaluate(verts, lms, s * verts @ R.T + t, faces, s * lms @ R.T + t)
+    assert res.mean_mm < 1e-3 and res.n_points > 100
+
+
+def test_metric_mode_keeps_scale(tmp_path):
+    verts, faces, lms = face_patch(4)
+    big = 1.1
+    res = now.evaluate(verts, lms, big * verts / 1000.0, faces, big * lms / 1000.0, metric=True, pred_unit="m")
+    assert res.mean_mm > 1.0  # a 10 % too large face is not rescaled in metric mode
+    res_nm = now.evaluate(verts, lms, big * verts / 1000.0, faces, big * lms / 1000.0)
+    assert res_nm.mean_mm < 1e-3
+
+
+def _cli(args, capsys):
+    rc = main(args)
+    err = capsys.readouterr().err.strip()
+    return rc, err
+
+
+@pytest.fixture
+def pair(tmp_path):
+    verts, faces, lms = face_patch(3)
+    return tmp_path, _write_pair(tmp_path, verts, faces, lms, verts, faces, lms)
+
+
+def _assert_one_line(rc, err, *needles):
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and err.startswith("facenb: error:"), err
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, err
+
+
+def test_cli_single_pair_outputs(pair, capsys):
+    tmp, (scan, slm, pred, plm) = pair
+    rc = main(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", pred, "--pred-landmarks", plm,
+               "--json", str(tmp / "o.json"), "--distances", str(tmp / "d.npy")])
+    assert rc == 0
+    out = json.loads((tmp / "o.json").read_text())
+    assert {"mean_mm", "median_mm", "std_mm", "n_points"} <= set(out)
+    d = np.load(tmp / "d.npy")
+    assert d.dtype == np.float64 and len(d) == out["n_points"]
+    assert "NoW nonmetric: median" in capsys.readouterr().out
+
+
+def test_cli_missing_file(pair, capsys):
+    tmp, (scan, slm, pred, plm) = pair
+    rc, err = _cli(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", str(tmp / "nope.obj"),
+                    "--pred-landmarks", plm], capsys)
+    _assert_one_line(rc, err, "nope.obj", "not found")
+
+
+@pytest.mark.parametrize("content,needle", [("", "no vertices"), ("v 1 2 3\n", "no faces"),
+                                            ("garbage line\nf 1 2 3\n", "no vertices")])
+def test_cli_unreadable_or_empty_mesh(pair, capsys, content, needle):
+    tmp, (scan, slm, pred, plm) = pair
+    Path(pred).write_text(content)
+    rc, err = _cli(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", pred, "--pred-landmarks", plm], capsys)
+    _assert_one_line(rc, err, "pred.obj", needle)
+
+
+def test_cli_nan_vertices(pair, capsys):
+    tmp, (scan, slm, pred, plm) = pair
+    text = Path(pred).read_text().splitlines()
+    text[0] = "v nan 0 0"
+    Path(pred).write_text("\n".join(text))
+    rc, err = _cli(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", pred, "--pred-landmarks", plm], capsys)
+    _assert_one_line(rc, err, "pred.obj", "NaN or Inf")
+
+
+def test_cli_wrong_landmark_count_and_shape(pair, capsys):
+    tmp, (scan, slm, pred, plm) = pair
+    lines = Path(plm).read_text().splitlines()
+    Path(plm).write_text("\n".join(lines[:6]) + "\n")
+    rc, err = _cli(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", pred, "--pred-landmarks", plm], capsys)
+    _assert_one_line(rc, err, "pred.txt", "expected 7 landmarks, found 6")
+    np.save(tmp / "lm.npy", np.zeros((7, 2)))
+    rc, err = _cli(["now", "--scan", scan, "--scan-landmarks", slm, "--pred", pred, "--pred-landmarks",
+                    str(tmp / "lm.npy")], capsys)
+    _assert_one_line(rc, err, "lm.npy", "expected (7, 3)")
+
+
+def test_cli_metre_prediction_without_unit(tmp_path, capsys):
+    verts, faces, lms = face_patch(3)
+    args = _write_pair(tmp_path, verts, faces, lms, verts / 1000, faces, lms / 1000)
+    base = ["now", "--scan", args[0], "--scan-landmarks", args[1], "--pred", args[2], "--pred-landmarks", args[3]]
+    rc, err = _cli(base + ["--metric"], capsys)
+    _assert_one_line(rc, err, "pred.obj", "--pred-unit m")
+    rc, err = _cli(base + ["--metric", "--pred-unit", "mm"], capsys)
+    _assert_one_line(rc, err, "--pred-unit mm")
+    assert main(base + ["--metric", "--pred-unit", "m"]) == 0
+
+
+def test_cli_scan_not_in_millimetres(tmp_path, capsys):
+    verts, faces, lms = face_patch(3)
+    args = _write_pair(tmp_path, verts / 1000, faces, lms / 1000, verts, faces, lms)
+    rc, err = _cli(["now", "--scan", args[0], "--scan-landmarks", args[1], "--pred", args[2],
+                    "--pred-landmarks", args[3]], capsys)
+    _assert_one_line(rc, err, "scan.pp", "millimetres")
+
+
+def test_cli_usage_errors(capsys):
+    rc, err = _cli(["now", "--scan", "a.obj"], capsys)
+    _assert_one_line(rc, err, "--scan-landmarks")
+    rc, err = _cli(["now", "--predictions", "x"], capsys)
+    _assert_one_line(rc, err, "--out")
