@@ -228,3 +228,168 @@ def cumulative_error_curves_matplotlib(errors: Mapping[str, np.ndarray], *,
     ax.grid(alpha=0.3)
     _bold_highlighted_legend(ax)
     return fig
+
+
+# =============================================================================================================
+# Leaderboards of published results (facenb.results; notebooks/00_leaderboards.ipynb): NoW bars, REALY
+# region-by-method heatmap and ranked 'all' chart, AFLW2000-3D NME by yaw bin. Highlighted methods (default: the
+# five seed papers) carry a star in their label, a strong colour and a dark outline in every chart.
+# =============================================================================================================
+
+SEED_MARK = "\u2605 "  #: prefix of a highlighted method's label
+
+
+def _mark(method: str, highlight: Sequence[str]) -> str:
+    return f"{SEED_MARK}{method}" if method in highlight else method
+
+
+def now_bars(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+             statistics: Sequence[str] = ("median", "mean", "std"), sort_by: str = "median",
+             title: str = "NoW test (non-metric): scan-to-mesh error per method"):
+    """Grouped bars of NoW median / mean / std per method (plotly).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``method x statistic`` values in mm (e.g. ``facenb.results.wide(picked, columns="statistic")``).
+    highlight : sequence of str
+        Methods to mark (star in the label, dark outline, full opacity); others are drawn lighter.
+    statistics : sequence of str
+        Columns to draw, one bar group each.
+    sort_by : str
+        Column ordering the methods (ascending: best first); methods without it go last.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    t = table.sort_values(sort_by, na_position="last") if sort_by in table.columns else table
+    methods = list(t.index)
+    labels = [_mark(m, highlight) for m in methods]
+    colours = {"median": "#1f77b4", "mean": "#ff7f0e", "std": "#7f7f7f"}
+    fig = go.Figure()
+    for stat in statistics:
+        if stat not in t.columns:
+            continue
+        vals = t[stat].to_numpy(dtype=float)
+        hi = [m in highlight for m in methods]
+        fig.add_bar(
+            x=labels, y=vals, name=stat, marker_color=colours.get(stat, None),
+            marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi],
+            marker_line_width=[2.5 if h else 0 for h in hi],
+            marker_opacity=[1.0 if h else 0.55 for h in hi],
+            text=[("" if np.isnan(v) else f"{v:.2f}") for v in vals], textposition="outside",
+            hovertemplate="%{x}<br>" + stat + " %{y:.3f} mm<extra></extra>",
+        )
+    fig.update_layout(barmode="group", title=title, yaxis_title="error (mm)", xaxis_title="method "
+                      f"({SEED_MARK.strip()} = highlighted)", legend_title="statistic", template="plotly_white")
+    return fig
+
+
+def realy_heatmap(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+                  title: str = "REALY: mean error per region (mm)", colorscale: str = "Viridis"):
+    """Region-by-method heatmap of REALY errors (plotly), methods sorted by their ``all`` column if present.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``method x region`` values in mm (columns e.g. ``nose, mouth, forehead, cheek, all``).
+    highlight : sequence of str
+        Methods to mark: star in the row label and a black frame around the row.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    t = table.sort_values("all", na_position="last") if "all" in table.columns else table
+    methods = list(t.index)
+    z = t.to_numpy(dtype=float)
+    labels = [_mark(m, highlight) for m in methods]
+    text = [["" if np.isnan(v) else f"{v:.3f}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(t.columns), y=labels, text=text, texttemplate="%{text}", colorscale=colorscale,
+        colorbar_title="mm", hovertemplate="%{y}<br>%{x}: %{z:.3f} mm<extra></extra>"))
+    for i, m in enumerate(methods):
+        if m in highlight:
+            fig.add_shape(type="rect", xref="x domain", yref="y", x0=0, x1=1, y0=i - 0.5, y1=i + 0.5,
+                          line=dict(color="black", width=3))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, xaxis_title="region", yaxis_title=f"method ({SEED_MARK.strip()} = highlighted)",
+                      height=max(400, 24 * len(methods) + 150), template="plotly_white")
+    return fig
+
+
+def ranked_bars(values, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+                title: str = "REALY 'all' (mean of the four region means), ranked", unit: str = "mm",
+                flagged: Sequence[str] = ()):
+    """Horizontal bars of one number per method, ranked best (lowest) first (plotly).
+
+    Parameters
+    ----------
+    values : Series or mapping
+        method -> value.
+    highlight : sequence of str
+        Methods drawn in red with a star and a dark outline; others grey.
+    flagged : sequence of str
+        Methods whose number a consistency check flags: their label gets a trailing "(!)".
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    s = pd.Series(values, dtype=float).dropna().sort_values()
+    methods = list(s.index)
+    labels = [f"{i + 1}. {_mark(m, highlight)}{' (!)' if m in flagged else ''}" for i, m in enumerate(methods)]
+    hi = [m in highlight for m in methods]
+    fig = go.Figure(go.Bar(
+        x=s.to_numpy(), y=labels, orientation="h",
+        marker_color=["#d62728" if h else "#9e9e9e" for h in hi],
+        marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi], marker_line_width=[2 if h else 0 for h in hi],
+        text=[f"{v:.3f}" for v in s.to_numpy()], textposition="outside",
+        hovertemplate="%{y}: %{x:.3f} " + unit + "<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, xaxis_title=unit, template="plotly_white",
+                      height=max(350, 22 * len(methods) + 150))
+    return fig
+
+
+def aflw_pose_bins(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+                   bins: Sequence[str] = ("0-30", "30-60", "60-90", "balanced"),
+                   title: str = "AFLW2000-3D: 68-point 2D NME by yaw bin (original annotation)"):
+    """AFLW2000-3D NME per yaw bin, one line per method (plotly).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``method x bin`` NME values in percent.
+    highlight : sequence of str
+        Methods drawn thick, coloured, with a star in the legend; others thin and translucent.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    cols = [b for b in bins if b in table.columns]
+    t = table[cols]
+    methods = list(t.index)
+    styles = _styles(methods, list(highlight))
+    fig = go.Figure()
+    for m in _ordered(methods, list(highlight)):
+        st = styles[m]
+        fig.add_scatter(
+            x=cols, y=t.loc[m].to_numpy(dtype=float), mode="lines+markers", name=_mark(m, highlight),
+            line=dict(color=st["colour"], width=st["width"]), opacity=st["alpha"],
+            marker=dict(size=10 if st["highlight"] else 6, symbol="star" if st["highlight"] else "circle"),
+            hovertemplate=_mark(m, highlight) + "<br>%{x}: %{y:.3f} %<extra></extra>")
+    fig.update_layout(title=title, xaxis_title="yaw bin (degrees); balanced = mean of the three bins",
+                      yaxis_title="NME (%)", template="plotly_white", legend_title="method")
+    return fig
