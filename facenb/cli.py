@@ -73,5 +73,7 @@ def _load_commands() -> None:
             importlib.import_module(f"facenb.{info.name}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m facenb.cli`: use the importable module's registry
+    from facenb.cli import main as _main
+
+    sys.exit(_main())
