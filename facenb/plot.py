@@ -97,12 +97,13 @@ def bin_curves_matplotlib(frame, *, highlight: Sequence[str] = ("PRNet", "MGCNet
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     bins, methods, series = _bin_series(frame, method_col, bin_col, value_col)
     st = _styles(methods, highlight)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+        fig = Figure(figsize=(7.5, 4.5), layout="constrained")  # not registered with pyplot: no duplicate display
+        ax = fig.subplots()
     else:
         fig = ax.figure
     x = np.arange(len(bins))
@@ -206,12 +207,13 @@ def cumulative_error_curves_matplotlib(errors: Mapping[str, np.ndarray], *,
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     methods = list(errors)
     st = _styles(methods, highlight)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+        fig = Figure(figsize=(7.5, 4.5), layout="constrained")  # not registered with pyplot: no duplicate display
+        ax = fig.subplots()
     else:
         fig = ax.figure
     for m in _ordered(methods, highlight):
@@ -393,3 +395,17 @@ def aflw_pose_bins(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCU
     fig.update_layout(title=title, xaxis_title="yaw bin (degrees); balanced = mean of the three bins",
                       yaxis_title="NME (%)", template="plotly_white", legend_title="method")
     return fig
+
+
+def use_notebook_renderer(connected: bool = False) -> str:
+    """Make ``fig.show()`` in a notebook emit both the plotly mimetype (JupyterLab) and self-contained HTML.
+
+    With only the mimetype (plotly's default in a bare kernel), an executed notebook exported by nbconvert shows
+    no chart. ``"plotly_mimetype+notebook"`` embeds plotly.js once per notebook, so the exported HTML stays
+    interactive offline; ``connected=True`` loads plotly.js from its CDN instead (smaller files, needs internet).
+    Returns the renderer string set.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+" + ("notebook_connected" if connected else "notebook")
+    return pio.renderers.default

@@ -62,7 +62,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import pandas as pd
 import yaml
@@ -87,6 +87,8 @@ __all__ = [
     "query",
     "pick",
     "wide",
+    "Leaderboard",
+    "leaderboard",
     "check",
     "findings_frame",
     "write_findings_json",
@@ -467,6 +469,39 @@ def wide(picked: pd.DataFrame, columns: str = "region", index: str = "method", o
         t = t.reindex(columns=[c for c in order if c in t.columns])
     t.columns.name = None
     return t
+
+
+class Leaderboard(NamedTuple):
+    """A cross-method table and the rows (one source per number) it was built from."""
+
+    table: pd.DataFrame  #: methods x columns (regions, bins or statistics), values in the metric's unit
+    rows: pd.DataFrame  #: the picked rows, with their sources
+
+
+_LAYOUT = {
+    # benchmark: (default metric, pivot column, column order, default statistic filter)
+    "now": ("scan_to_mesh", "statistic", ("median", "mean", "std"), None),
+    "realy": ("region_error", "region", REALY_REGIONS + ("all",), "mean"),
+    "aflw2000_3d": ("nme_2d_68", "region", AFLW_BINS + ("balanced",), "mean"),
+}
+
+
+def leaderboard(df: pd.DataFrame, benchmark: str, split: str, *, metric: str | None = None,
+                statistic: str | None = None, methods: Sequence[str] | None = None) -> Leaderboard:
+    """Cross-method table for one benchmark split, one best-supported source per number (see :func:`pick`).
+
+    NoW: ``method x (median, mean, std)``; REALY: ``method x (nose, mouth, forehead, cheek, all)`` of the given
+    ``statistic`` (default mean); AFLW2000-3D: ``method x (0-30, 30-60, 60-90, balanced)`` NME (default
+    ``nme_2d_68``).
+    """
+    if benchmark not in _LAYOUT:
+        raise InputError(f"no leaderboard layout for benchmark {benchmark!r}", None, f"use one of {', '.join(_LAYOUT)}")
+    m0, col, order, st0 = _LAYOUT[benchmark]
+    rows = pick(df, benchmark=benchmark, split=split, metric=metric or m0, statistic=statistic or st0, method=methods)
+    rows = rows[rows[col].isin(order)]
+    if rows.empty:
+        return Leaderboard(pd.DataFrame(columns=list(order)), rows)
+    return Leaderboard(wide(rows, columns=col, order=order), rows)
 
 
 # ---------------------------------------------------------------------------------------------- checks

@@ -48,3 +48,19 @@ def conformance_dir() -> Path:
 @pytest.fixture
 def data_mirror() -> Path:
     return need(mirror_root(), "public data mirror")
+
+
+def seed_pages_root() -> Path:
+    return Path(os.environ.get("FACENB_SEED_PAGES", REPO.parent / "shared" / "seeds"))
+
+
+@pytest.fixture
+def seed_pages() -> Path:
+    """The five seed paper pages (``../shared/seeds/*.txt``); skip (fail under FACENB_REQUIRE_DATA=1) if absent."""
+    path = seed_pages_root()
+    if path.is_dir() and any(path.glob("*.txt")):
+        return path
+    msg = f"seed paper pages not found at {path}; set FACENB_SEED_PAGES"
+    if _require():
+        pytest.fail(msg + " (FACENB_REQUIRE_DATA=1 forbids skipping)")
+    pytest.skip(msg)
