@@ -409,3 +409,12 @@ def use_notebook_renderer(connected: bool = False) -> str:
 
     pio.renderers.default = "plotly_mimetype+" + ("notebook_connected" if connected else "notebook")
     return pio.renderers.default
+
+
+def figure_png(fig, dpi: int = 110) -> bytes:
+    """PNG bytes of a matplotlib figure (for ``IPython.display.Image``; works with any matplotlib backend)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

@@ -118,6 +118,7 @@ __all__ = [
     "per_image_errors",
     "read_export_tables",
     "compare_export_tables",
+    "reported_comparison",
 ]
 
 #: The 14 methods of the benchmark, in the order of ``show.py`` / ``export_table.py``.
@@ -857,8 +858,9 @@ def compare_export_tables(tables: FaceScapeTables, published) -> "object":
     Returns
     -------
     pandas.DataFrame
-        ``published``'s columns plus ``recomputed`` (text), ``recomputed_value`` (float, in the published unit),
-        ``difference`` (``recomputed_value - float(published)``) and ``match`` (text equality).
+        ``published``'s columns plus ``recomputed`` (text, published precision), ``recomputed_value`` (unrounded,
+        in the published unit), ``difference`` (``float(recomputed) - float(published)``, i.e. at the published
+        precision; 0 where the digits agree) and ``match`` (text equality).
     """
     out = published.copy()
     rec_text, rec_val = [], []
@@ -875,9 +877,46 @@ def compare_export_tables(tables: FaceScapeTables, published) -> "object":
         rec_val.append(v)
     out["recomputed"] = rec_text
     out["recomputed_value"] = rec_val
-    out["difference"] = out["recomputed_value"] - out["published"].map(_to_float)
+    out["difference"] = out["recomputed"].map(_to_float) - out["published"].map(_to_float)
     out["match"] = out["recomputed"] == out["published"]
     return out
+
+
+def reported_comparison(tables: FaceScapeTables, published=None, methods: Sequence[str] | None = None):
+    """Recomputed cells at published precision beside the published ones, with the source of each number.
+
+    Parameters
+    ----------
+    tables : FaceScapeTables
+    published : pandas.DataFrame, str, Path or None
+        Published tables in ``export_table.py`` layout (see :func:`read_export_tables`). None: no published text
+        is available; the ``published`` column is empty and ``source`` says so.
+    methods : sequence of str, optional
+        Keep only these methods.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset, grouping, method, metric, bin, recomputed, published, difference, match, source``.
+    """
+    import pandas as pd
+
+    if published is None:
+        frame = compare_export_tables(tables, read_export_tables(tables.format_export_tables()))
+        frame["published"] = None
+        frame["difference"] = float("nan")
+        frame["match"] = None
+        frame["source"] = ("recomputed from per-image errors; published: no text copy available "
+                           "(arXiv:2111.01082 Sec. 6 PDF tables / benchmark README figure)")
+    else:
+        if not isinstance(published, pd.DataFrame):
+            published = read_export_tables(published)
+        frame = compare_export_tables(tables, published)
+        frame["source"] = "recomputed from per-image errors vs published table"
+    if methods is not None:
+        frame = frame[frame["method"].isin(list(methods))]
+    cols = ["dataset", "grouping", "method", "metric", "bin", "recomputed", "published", "difference", "match", "source"]
+    return frame[cols].reset_index(drop=True)
 
 
 def _to_float(s: str) -> float:
