@@ -392,7 +392,7 @@ def wild_rotation_angles(path: str | Path) -> np.ndarray:
             p = cand
             break
     else:
-        raise InputError("wild_rotations.npy not found", p, "give the benchmark folder (with code/predef/) " + FETCH_HINT[3:])
+        raise InputError("wild_rotations.npy not found", p, "give the benchmark folder holding code/predef/ (facenb data fetch facescape_benchmark)")
     try:
         R = np.load(p)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
