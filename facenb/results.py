@@ -539,14 +539,14 @@ def _effective_decimals(reported: Sequence[str], inputs: Sequence[str]) -> tuple
     """Printed decimals of a derived value and of its inputs, undoing zero padding.
 
     A source that pads a whole row to a fixed width (``3.780, 4.540, 7.930 -> 5.420``) carries one
-    decimal less than it prints: while every input ends in ``0`` after the decimal point, one decimal is
-    dropped from the inputs (and from the reported value if it ends in ``0`` too).
+    decimal less than it prints: when every input has at least two decimals and ends in ``0``, one decimal is
+    dropped from the inputs (and from the reported value if it ends in ``0`` too). Never more than one.
     """
     rep = [t.strip() for t in reported]
     inp = [t.strip() for t in inputs]
-    while all("." in t and t.endswith("0") for t in inp):
+    if all("." in t and t.endswith("0") and _decimals(t) >= 2 for t in inp):
         inp = [t[:-1] for t in inp]
-        rep = [t[:-1] if "." in t and t.endswith("0") else t for t in rep]
+        rep = [t[:-1] if "." in t and t.endswith("0") and _decimals(t) >= 2 else t for t in rep]
     return min(_decimals(t) for t in rep), min(_decimals(t) for t in inp)
 
 
