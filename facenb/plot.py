@@ -418,3 +418,79 @@ def figure_png(fig, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ per-vertex error heatmaps
+def mesh_error_figure(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray, *, title: str = "",
+                      cmax: float | None = None, colorscale: str = "Jet", unit: str = "mm", height: int = 520):
+    """Interactive per-vertex error heatmap on a mesh: plotly ``Mesh3d`` with a colour bar in ``unit``.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float, millimetres
+    faces : (m, 3) int
+    errors : (n,) float
+        Per-vertex error (e.g. NoW scan-to-mesh distance of each cropped scan vertex).
+    cmax : float, optional
+        Upper end of the colour scale (default: the 99th percentile, so a few outliers do not wash it out).
+    """
+    import plotly.graph_objects as go
+
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.asarray(errors, dtype=np.float64)
+    top = float(np.nanpercentile(e, 99)) if cmax is None else float(cmax)
+    mesh = go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=f[:, 0], j=f[:, 1], k=f[:, 2], intensity=e,
+                     intensitymode="vertex", colorscale=colorscale, cmin=0.0, cmax=top,
+                     colorbar=dict(title=dict(text=unit)), flatshading=False,
+                     hovertemplate="error %{intensity:.3f} " + unit + "<extra></extra>",
+                     lighting=dict(ambient=0.55, diffuse=0.7, specular=0.1))
+    fig = go.Figure(mesh)
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40, b=0),
+                      scene=dict(aspectmode="data", xaxis_visible=False, yaxis_visible=False, zaxis_visible=False,
+                                 camera=dict(eye=dict(x=0.0, y=0.0, z=1.8), up=dict(x=0, y=1, z=0))))
+    return fig
+
+
+def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray, *, title: str = "",
+                     cmax: float | None = None, cmap: str = "jet", unit: str = "mm", view: str = "front",
+                     ax=None):
+    """Static per-vertex error heatmap (matplotlib ``plot_trisurf``-free: a painter's-algorithm polygon
+    collection, viewed along -z (``view='front'``) or -x (``'side'``)), with a colour bar in ``unit``.
+
+    Returns the matplotlib Figure.
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    import matplotlib.cm as cm
+    import matplotlib.colors as mcolors
+
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.asarray(errors, dtype=np.float64)
+    a, b, depth = (0, 1, 2) if view == "front" else (2, 1, 0)
+    if view == "side":
+        v = v.copy()
+        v[:, 2] = -v[:, 2]
+    tri_depth = v[f][:, :, depth].mean(axis=1)
+    order = np.argsort(tri_depth)
+    polys = v[f[order]][:, :, [a, b]]
+    top = float(np.nanpercentile(e, 99)) if cmax is None else float(cmax)
+    norm = mcolors.Normalize(vmin=0.0, vmax=top)
+    import matplotlib
+
+    colours = matplotlib.colormaps[cmap](norm(e[f[order]].mean(axis=1)))
+    if ax is None:
+        fig = Figure(figsize=(5.2, 5.6))
+        ax = fig.add_subplot(111)
+    else:
+        fig = ax.figure
+    ax.add_collection(PolyCollection(polys, facecolors=colours, edgecolors="none"))
+    ax.set_xlim(polys[:, :, 0].min(), polys[:, :, 0].max())
+    ax.set_ylim(polys[:, :, 1].min(), polys[:, :, 1].max())
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title)
+    sm = cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.04, label=unit)
+    return fig
