@@ -212,10 +212,14 @@ def _load_pts(p: Path) -> np.ndarray:
 
 
 def _load_ljson(p: Path) -> np.ndarray:
+    """menpo LJSON: v1/v2 ``{"landmarks": {"points": [...]}}`` or v3 ``{"groups": {NAME: {"landmarks": ...}}}``
+    (the first group)."""
     try:
         obj = json.loads(p.read_text())
+        if "groups" in obj:
+            obj = next(iter(obj["groups"].values()))
         pts = obj["landmarks"]["points"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, KeyError, TypeError, StopIteration, AttributeError):
         raise InputError("not a menpo .ljson file (no landmarks.points)", p, "check the file format") from None
     return np.array([[np.nan if v is None else v for v in row] for row in pts], dtype=np.float64)
 
