@@ -22,4 +22,4 @@ def test_noise_free_degrade_scores_small_and_noise_increases_error():
     for noise in (0.0, 1.0):
         d = S.degrade(v, f, landmarks=lm, voxel_mm=3.0, noise_mm=noise, lmk_sigma_mm=0.5, seed=1)
         errs.append(now.evaluate(v, lm, d.vertices, d.faces, d.landmarks).mean_mm)
-    assert errs[0] < 0.5 < errs[1]
+    assert errs[0] < 0.05 and errs[1] > 0.3  # clustering alone is nearly exact; 1 mm noise is not
