@@ -572,11 +572,10 @@ def per_image_nme(
     dist = np.sqrt(acc)
     mean_dist = _mean_numpy(dist)  # (n,) in ft
 
-    gx, gy = gt_landmarks[:, 0, :], gt_landmarks[:, 1, :]
-    w = (gx.max(axis=1) - gx.min(axis=1)).astype(gt_landmarks.dtype)
-    h = (gy.max(axis=1) - gy.min(axis=1)).astype(gt_landmarks.dtype)
-    if arithmetic == "float64":
-        w, h = w.astype(np.float64), h.astype(np.float64)
+    gl = gt_landmarks.astype(np.float64) if arithmetic == "float64" else gt_landmarks
+    gx, gy = gl[:, 0, :], gl[:, 1, :]
+    w = (gx.max(axis=1) - gx.min(axis=1)).astype(gl.dtype)  # float32 in the official code
+    h = (gy.max(axis=1) - gy.min(axis=1)).astype(gl.dtype)
     if normalization == "bbox":
         norm = np.sqrt((w * h).astype(w.dtype).astype(np.float64))  # math.sqrt of the float32 product
     elif normalization == "diagonal":
