@@ -1,0 +1,146 @@
+"""The reproduction ledger: every seed-paper claim with what facenb could do with it.
+
+Each claim of ``seeds/*.yaml`` gets a tier:
+
+``R`` recomputed from raw data
+    facenb ran the benchmark's protocol on ground truth and predictions (e.g. a user pointed the paper notebook
+    at a licensed REALY folder and the method's predictions).
+``P`` recomputed from published per-image errors
+    the benchmark published every image's error (FaceScape); facenb recomputed the table.
+``C`` consistency-checked from published components
+    the claim is a function of other published numbers (REALY ``all`` = mean of the four region means; AFLW2000-3D
+    balanced NME = mean of the three yaw-bin NMEs); facenb recomputed it from them.
+``Q`` quoted with a source
+    the public data allows no more (NoW test scans are held by the organisers; REALY, Stirling, Florence scans
+    are licence-gated; no public predictions of the method exist); the ledger names the source that agrees.
+
+``difference`` is reproduced minus reported (in the claim's unit); for ``Q`` rows it is empty.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["LEDGER_COLUMNS", "build_ledger", "tier_counts"]
+
+LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric", "statistic", "reported",
+                  "reproduced", "tier", "difference", "source", "why"]
+
+_REALY_REGIONS = ("nose", "mouth", "forehead", "cheek")
+_AFLW_BINS = ("0-30", "30-60", "60-90")
+_SOURCE_RANK = {"official leaderboard": 0, "paper": 1, "repository README": 2, "third party": 3}
+
+_WHY_Q = {
+    "now": "NoW test-set scans are held by the organisers (scored only by their server); facenb's scorer matches "
+           "the official one on the conformance cases (notebook 'NoW scorer' section)",
+    "realy": "REALY ground-truth scans are licence-gated (request from the REALY authors); set realy_dir and "
+             "realy_predictions_dir in the paper notebook to recompute (tier R)",
+    "aflw2000_3d": "needs the method's predictions on all 2000 images, which are not public",
+    "aflw_lfpa": "AFLW-LFPA images and the method's predictions are not public data of this project",
+    "florence": "Florence (MICC) scans are licence-gated (request from MICC, University of Florence)",
+    "stirling": "Stirling/ESRC scans (FG2018 challenge) are licence-gated (request from the University of Stirling)",
+    "facescape": "FaceScape per-image errors were not available for this method",
+}
+
+
+def _best_source(rows: pd.DataFrame) -> pd.Series | None:
+    if rows.empty:
+        return None
+    r = rows.assign(_rank=rows["source_type"].map(_SOURCE_RANK).fillna(9),
+                    _ver=(rows.get("verified", "yes") != "yes").astype(int))
+    return r.sort_values(["_ver", "_rank"]).iloc[0]
+
+
+def _src(row: pd.Series | None) -> str:
+    if row is None:
+        return ""
+    return f"{row['source_type']}: {row['source_ref']}"
+
+
+def _component_values(method, benchmark, split, regions, statistic, claims: pd.DataFrame, reported: pd.DataFrame):
+    vals, srcs = [], []
+    for reg in regions:
+        own = claims[(claims.method == method) & (claims.benchmark == benchmark) & (claims.split == split)
+                     & (claims.region == reg) & (claims.statistic == statistic)]
+        if len(own):
+            vals.append(float(own.iloc[0]["value"]))
+            srcs.append("seed page")
+            continue
+        best = _best_source(reported[(reported.method == method) & (reported.benchmark == benchmark)
+                                     & (reported.split == split) & (reported.region == reg)
+                                     & (reported.statistic == statistic)])
+        if best is None:
+            return None, None
+        vals.append(float(best["value"]))
+        srcs.append(str(best["source_type"]))
+    return vals, srcs
+
+
+def build_ledger(
+    papers: Sequence[str] | None = None,
+    recomputed: Mapping[str, tuple[float, str, str]] | None = None,
+    seeds_dir=None,
+    reported_dir=None,
+) -> pd.DataFrame:
+    """One row per seed claim (see module docstring), columns :data:`LEDGER_COLUMNS`.
+
+    Parameters
+    ----------
+    papers : list of str, optional
+        Restrict to these papers (seed ``paper`` names).
+    recomputed : mapping claim_id -> (value, tier, source), optional
+        Values a notebook recomputed (tier ``R`` or ``P``) with the data it was given.
+    seeds_dir, reported_dir : path, optional
+        Defaults: the repository's ``seeds/`` and ``data/reported/``.
+    """
+    from facenb import results as RS
+
+    seeds = RS.load_seeds(seeds_dir)
+    claims = RS.seed_claims_frame(seeds)
+    reported = RS.load_reported(reported_dir)
+    if papers:
+        claims = claims[claims.paper.isin(list(papers))]
+    recomputed = dict(recomputed or {})
+    rows = []
+    for _, c in claims.iterrows():
+        base = {k: c[k] for k in ("paper", "benchmark", "split", "region", "metric", "statistic")}
+        base.update(claim_id=c["id"], reported=float(c["value"]))
+        same = reported[(reported.method == c["method"]) & (reported.benchmark == c["benchmark"])
+                        & (reported.split == c["split"]) & (reported.region == c["region"])
+                        & (reported.statistic == c["statistic"])]
+        best = _best_source(same)
+        if c["id"] in recomputed:
+            value, tier, source = recomputed[c["id"]]
+            rows.append({**base, "reproduced": float(value), "tier": tier, "difference": float(value) - base["reported"],
+                         "source": source, "why": "recomputed by facenb in this run"})
+            continue
+        comp = None
+        if c["benchmark"] == "realy" and c["region"] == "all" and c["statistic"] == "mean":
+            comp = (_REALY_REGIONS, "REALY 'all' = mean of the four region means")
+        elif c["benchmark"] == "aflw2000_3d" and c["region"] == "balanced" and c["statistic"] == "mean":
+            comp = (_AFLW_BINS, "balanced NME = mean of the three yaw-bin NMEs")
+        if comp is not None:
+            vals, srcs = _component_values(c["method"], c["benchmark"], c["split"], comp[0], "mean", claims if
+                                           c["benchmark"] == "realy" else claims.iloc[0:0], reported)
+            if vals is not None:
+                value = float(np.mean(vals))
+                rows.append({**base, "reproduced": value, "tier": "C", "difference": value - base["reported"],
+                             "source": f"{comp[1]}; components from " + ", ".join(sorted(set(srcs))),
+                             "why": comp[1]})
+                continue
+        agree = ""
+        if best is not None:
+            same_value = abs(float(best["value"]) - base["reported"]) < 0.5 * 10 ** -int(best.get("decimals", 2) or 2)
+            agree = " (agrees)" if same_value else f" (gives {best['value_text'] or best['value']}: CONFLICT)"
+        rows.append({**base, "reproduced": np.nan, "tier": "Q", "difference": np.nan,
+                     "source": (_src(best) + agree) if best is not None else f"seed page {c['file']}",
+                     "why": _WHY_Q.get(c["benchmark"], "no public data to recompute it")})
+    return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+
+
+def tier_counts(ledger: pd.DataFrame) -> dict:
+    """Number of claims per tier, in R, P, C, Q order."""
+    vc = ledger["tier"].value_counts()
+    return {t: int(vc.get(t, 0)) for t in "RPCQ"}

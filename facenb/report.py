@@ -1,0 +1,292 @@
+"""The HTML report: every notebook executed with papermill, exported to self-contained HTML, and an index.
+
+``facenb report`` (and ``make report``):
+
+1. reads the notebook runs from ``notebooks/params.yaml`` (or ``--params FILE``): per notebook stem, either a
+   mapping of parameters (one run) or ``runs:`` -- a list of ``{name, parameters}`` (a template executed once per
+   entry, e.g. the paper notebook once per seed paper); notebooks not listed run once with their defaults;
+2. executes each run with papermill (kernel ``python3``, working directory ``notebooks/``) into
+   ``reports/<name>.ipynb`` and converts it to ``reports/<name>.html`` with nbconvert (plotly.js embedded by the
+   notebooks' renderer, so the pages work offline);
+3. writes ``reports/index.html``: every run with status, run time and link, then the reproduction ledger of all
+   seed claims (tier counts and one row per claim), also written as ``reports/ledger.csv``.
+
+A failing notebook is marked failed with its error (its partial HTML is still written); the others still run.
+A run is skipped when nothing it depends on changed since its last successful run: the notebook file, its
+parameters, the facenb sources, ``seeds/`` and ``data/reported/``, and which datasets are available
+(``reports/.state.json``).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from facenb.errors import InputError
+
+__all__ = ["Run", "RunResult", "repo_root", "plan_runs", "build_report"]
+
+
+def repo_root() -> Path:
+    """The checkout facenb runs from (the folder holding ``notebooks/``), else the current directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "notebooks").is_dir() else Path.cwd()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One notebook execution: ``name`` (output stem), the notebook, its parameters."""
+
+    name: str
+    notebook: Path
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of a run: ``status`` is ``ok``, ``failed`` or ``skipped`` (unchanged since the last ok run)."""
+
+    name: str
+    notebook: str
+    status: str
+    seconds: float
+    html: str
+    error: str = ""
+    title: str = ""
+
+
+def _load_params(path: Path | None) -> dict:
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({exc.__class__.__name__})", path, "fix the parameters file") from None
+    if not isinstance(data, dict):
+        raise InputError("parameters file must map notebook names to parameters", path,
+                         "see notebooks/params.yaml for the format")
+    return data
+
+
+def plan_runs(notebooks_dir: Path, params_file: Path | None = None, only: Sequence[str] | None = None) -> list[Run]:
+    """The runs of the report, in notebook order (see module docstring for the parameters format)."""
+    params = _load_params(notebooks_dir / "params.yaml")
+    if params_file is not None:
+        if not Path(params_file).is_file():
+            raise InputError("parameters file not found", params_file, "give an existing YAML file")
+        params.update(_load_params(Path(params_file)))
+    runs: list[Run] = []
+    for nb in sorted(notebooks_dir.glob("*.ipynb")):
+        spec = params.get(nb.stem, {}) or {}
+        if isinstance(spec, dict) and "runs" in spec:
+            for r in spec["runs"]:
+                runs.append(Run(str(r["name"]), nb, dict(r.get("parameters") or {})))
+        else:
+            runs.append(Run(nb.stem, nb, dict(spec)))
+    if only:
+        wanted = set(only)
+        runs = [r for r in runs if r.name in wanted or r.notebook.stem in wanted]
+        if not runs:
+            raise InputError(f"no notebook or run named {', '.join(sorted(wanted))}", notebooks_dir,
+                             "see the names in notebooks/ and notebooks/params.yaml")
+    return runs
+
+
+def _tree_hash(paths: Sequence[Path], patterns: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for base in paths:
+        if not base.exists():
+            continue
+        files = [base] if base.is_file() else sorted(p for pat in patterns for p in base.rglob(pat))
+        for p in files:
+            if "__pycache__" in p.parts:
+                continue
+            h.update(str(p.relative_to(base.parent)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _environment_key(root: Path) -> str:
+    avail = []
+    try:
+        from facenb import data as D
+
+        avail = sorted(d.name for d in D.datasets() if D.available(d.name))
+    except Exception:  # the data registry is optional for the report
+        pass
+    mirror = os.environ.get("FACENB_DATA_MIRROR", "")
+    mirror_ok = bool(mirror) and Path(mirror).is_dir()
+    return json.dumps({"available": avail, "mirror": mirror_ok})
+
+
+def _title(nb_path: Path) -> str:
+    try:
+        nb = json.loads(nb_path.read_text())
+        for c in nb.get("cells", []):
+            if c.get("cell_type") == "markdown":
+                src = "".join(c.get("source", ""))
+                for line in src.splitlines():
+                    if line.startswith("#"):
+                        return line.lstrip("#").strip()
+    except (json.JSONDecodeError, OSError):
+        pass
+    return nb_path.stem
+
+
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>')
+
+
+def offline_html(body: str) -> str:
+    """Drop the CDN ``<script src=...>`` tags nbconvert and plotly add (require.js, MathJax): the report must work
+    offline; plotly.js itself is embedded by the notebooks' renderer. Markdown LaTeX then shows as source."""
+    return _EXTERNAL_SCRIPT.sub("", body)
+
+
+def _to_html(ipynb: Path, out_html: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    out_html.write_text(offline_html(body))
+
+
+def _execute(run: Run, out_dir: Path, kernel: str) -> tuple[str, str]:
+    import papermill as pm
+
+    out_nb = out_dir / f"{run.name}.ipynb"
+    try:
+        pm.execute_notebook(str(run.notebook), str(out_nb), parameters=run.parameters, kernel_name=kernel,
+                            cwd=str(run.notebook.parent), progress_bar=False, log_output=False)
+        status, error = "ok", ""
+    except pm.PapermillExecutionError as exc:
+        status, error = "failed", f"{exc.ename}: {exc.evalue}".strip().splitlines()[0][:500]
+    except Exception as exc:  # kernel death, bad parameters, ...
+        status, error = "failed", f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+    if out_nb.exists():
+        try:
+            _to_html(out_nb, out_dir / f"{run.name}.html")
+        except Exception as exc:
+            status, error = "failed", error or f"HTML export failed: {type(exc).__name__}: {exc}"
+    return status, error
+
+
+def build_report(
+    out_dir: str | Path = "reports",
+    *,
+    only: Sequence[str] | None = None,
+    params_file: str | Path | None = None,
+    notebooks_dir: str | Path | None = None,
+    kernel: str = "python3",
+    force: bool = False,
+    ledger_context: dict | None = None,
+    echo=print,
+) -> list[RunResult]:
+    """Execute the notebooks and write the report; returns one :class:`RunResult` per run."""
+    root = repo_root()
+    nb_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
+    if not nb_dir.is_dir():
+        raise InputError("notebooks folder not found", nb_dir, "run from a facenb checkout or pass --notebooks DIR")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = plan_runs(nb_dir, Path(params_file) if params_file else None, only)
+    state_file = out / ".state.json"
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    common = _tree_hash([root / "facenb", root / "seeds", root / "data" / "reported"],
+                        ["*.py", "*.yaml", "*.csv"]) + _environment_key(root)
+    results: list[RunResult] = []
+    for i, run in enumerate(runs, 1):
+        key = hashlib.sha256((common + json.dumps(run.parameters, sort_keys=True, default=str)).encode()
+                             + run.notebook.read_bytes()).hexdigest()
+        html_name = f"{run.name}.html"
+        prev = state.get(run.name, {})
+        title = _title(run.notebook)
+        if not force and prev.get("key") == key and prev.get("status") == "ok" and (out / html_name).exists():
+            echo(f"[{i}/{len(runs)}] {run.name}: unchanged, skipped")
+            results.append(RunResult(run.name, run.notebook.name, "skipped", prev.get("seconds", 0.0), html_name,
+                                     "", title))
+            continue
+        echo(f"[{i}/{len(runs)}] {run.name}: running {run.notebook.name} ...")
+        t0 = time.perf_counter()
+        status, error = _execute(run, out, kernel)
+        dt = time.perf_counter() - t0
+        echo(f"[{i}/{len(runs)}] {run.name}: {status} in {dt:.1f} s" + (f" -- {error}" if error else ""))
+        results.append(RunResult(run.name, run.notebook.name, status, dt, html_name, error, title))
+        state[run.name] = {"key": key, "status": status, "seconds": dt}
+        state_file.write_text(json.dumps(state, indent=1))
+    ledger = None
+    try:
+        from facenb import ledger as L
+
+        ledger = L.build_ledger(**(ledger_context or {}))
+        ledger.to_csv(out / "ledger.csv", index=False)
+    except ImportError:
+        pass
+    (out / "index.html").write_text(_index_html(results, ledger))
+    echo(f"report: {out / 'index.html'}")
+    return results
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#1a7f37}.failed{color:#b00020}.skipped{color:#555}
+.tier{font-weight:bold;text-align:center}.num{text-align:right;font-variant-numeric:tabular-nums}
+code{background:#f5f5f5;padding:0 .2rem}
+"""
+
+_TIER_TEXT = {
+    "R": "recomputed from raw data",
+    "P": "recomputed from published per-image errors",
+    "C": "consistency-checked from published components",
+    "Q": "quoted with a source (the public data allows no more)",
+}
+
+
+def _index_html(results: Sequence[RunResult], ledger) -> str:
+    e = html.escape
+    rows = []
+    for r in results:
+        link = f'<a href="{e(r.html)}">{e(r.name)}</a>'
+        rows.append(f"<tr><td>{link}</td><td>{e(r.title)}</td><td class='{r.status}'>{r.status}</td>"
+                    f"<td class='num'>{r.seconds:.1f}</td><td>{e(r.error)}</td></tr>")
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>facenb report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>facenb report</h1>",
+        "<p>Every notebook of <code>notebooks/</code> executed with papermill (parameters from "
+        "<code>notebooks/params.yaml</code>), then the reproduction ledger of the seed papers' claims.</p>",
+        "<h2>Notebooks</h2><table id='notebooks'><tr><th>run</th><th>title</th><th>status</th><th>seconds</th>"
+        "<th>error</th></tr>",
+        *rows,
+        "</table>",
+    ]
+    if ledger is not None:
+        counts = ledger["tier"].value_counts().to_dict()
+        parts.append(f"<h2>Reproduction ledger ({len(ledger)} claims)</h2><ul id='tiers'>")
+        for t in "RPCQ":
+            parts.append(f"<li><b>{t}</b> ({_TIER_TEXT[t]}): {counts.get(t, 0)}</li>")
+        parts.append("</ul><p>Also as <a href='ledger.csv'>ledger.csv</a>.</p><table id='ledger'><tr>")
+        cols = [c for c in ledger.columns]
+        parts.append("".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+        for _, row in ledger.iterrows():
+            cells = []
+            for c in cols:
+                v = row[c]
+                text = "" if v is None or (isinstance(v, float) and v != v) else (f"{v:.6g}" if isinstance(v, float)
+                                                                                  else str(v))
+                cls = " class='tier'" if c == "tier" else (" class='num'" if isinstance(v, float) else "")
+                cells.append(f"<td{cls}>{e(text)}</td>")
+            parts.append("<tr class='claim'>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,157 @@
+"""Building blocks of the per-paper reproduction notebook (``notebooks/20_paper_reproduction.ipynb``).
+
+The notebook is a template executed once per seed paper; everything longer than a few lines lives here:
+the paper's card, its peers on every benchmark it reports (from the results database), and the scorer
+demonstrations on real geometry (NoW on the menpo ``james`` scan).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from facenb.errors import InputError
+
+__all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset"]
+
+
+def _seed(paper: str):
+    from facenb import results as RS
+
+    seeds = {s.paper: s for s in RS.load_seeds()}
+    if paper not in seeds:
+        raise InputError(f"unknown seed paper {paper!r}", None, "use one of " + ", ".join(sorted(seeds)))
+    return seeds[paper]
+
+
+def paper_card(paper: str) -> str:
+    """Markdown card of a seed paper: title, authors, year, venue, code, number of claims per benchmark."""
+    s = _seed(paper)
+    from facenb import results as RS
+
+    claims = RS.seed_claims_frame([s])
+    per = claims.groupby("benchmark").size().to_dict()
+    meta = {k: getattr(s, k, None) for k in ("title", "authors", "year", "venue", "code")}
+    authors = ", ".join(meta["authors"]) if isinstance(meta["authors"], (list, tuple)) else meta["authors"]
+    lines = [f"### {paper}: {meta['title']}", "", f"{authors} -- {meta['venue'] or 'venue not stated'} "
+             f"({meta['year']}); code: {meta['code'] or 'none published'}", "",
+             f"{len(claims)} reported numbers: " + ", ".join(f"{k} {v}" for k, v in sorted(per.items()))]
+    return "\n".join(lines)
+
+
+class PeerView(NamedTuple):
+    """One cross-method comparison: a plotly figure, the table drawn, and a sentence on where it comes from."""
+
+    benchmark: str
+    split: str
+    figure: object
+    table: pd.DataFrame
+    note: str
+
+
+def peer_views(paper: str, highlight: list[str] | None = None) -> list[PeerView]:
+    """The paper's method among its peers on every benchmark it reports that the results database covers
+    (NoW test, REALY frontal/side, AFLW2000-3D original). Every number is quoted with its source."""
+    from facenb import plot as P
+    from facenb import results as RS
+
+    s = _seed(paper)
+    claims = RS.seed_claims_frame([s])
+    df = RS.load_reported()
+    hl = list(highlight or [s.method])
+    views = []
+    for bench, split in sorted(set(zip(claims.benchmark, claims.split))):
+        if bench not in ("now", "realy", "aflw2000_3d"):
+            continue
+        lb = RS.leaderboard(df, bench, split)
+        if lb.table.empty:
+            continue
+        note = (f"{len(lb.table)} methods, quoted from data/reported ({lb.rows['source_type'].value_counts().to_dict()});"
+                f" one best-supported source per number")
+        if bench == "now":
+            fig = P.now_bars(lb.table, highlight=hl, title=f"NoW {split}: scan-to-mesh error (mm), {paper} marked")
+        elif bench == "realy":
+            fig = P.realy_heatmap(lb.table, highlight=hl, title=f"REALY {split} view: mean error per region (mm)")
+        else:
+            fig = P.aflw_pose_bins(lb.table, highlight=hl, title=f"AFLW2000-3D ({split} annotation): NME by yaw bin")
+        views.append(PeerView(bench, split, fig, lb.table, note))
+    return views
+
+
+def crop_submesh(vertices: np.ndarray, faces: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sub-mesh on the vertices ``keep`` (indices, in order): triangles with all three corners kept."""
+    keep = np.asarray(keep, dtype=np.int64)
+    remap = -np.ones(len(vertices), dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    f = remap[np.asarray(faces, dtype=np.int64)]
+    return np.asarray(vertices)[keep], f[(f >= 0).all(axis=1)]
+
+
+class NowDemo(NamedTuple):
+    """A NoW scoring of a synthetic prediction against a real scan, ready for heatmaps."""
+
+    result: object  # facenb.benchmarks.now.NowResult
+    crop_vertices: np.ndarray
+    crop_faces: np.ndarray
+    prediction_vertices: np.ndarray
+    prediction_faces: np.ndarray
+
+
+def now_demo(james_dir: str | Path, *, voxel_mm: float = 4.5, noise_mm: float = 0.3, bump_mm: float = 1.5,
+             seed: int = 0) -> NowDemo:
+    """Score a degraded copy of the real ``james`` scan (menpo3d sample data, mm) with the NoW protocol.
+
+    The prediction is :func:`facenb.synthetic.degrade` of the scan (vertex clustering, noise, smooth bumps,
+    random similarity), its landmarks the scan's 7 NoW landmarks (from ``james.ljson``) moved and jittered.
+    """
+    from facenb import landmarks as LM
+    from facenb import synthetic as S
+    from facenb.benchmarks import now
+    from facenb.io import load_landmarks, load_mesh
+
+    d = Path(james_dir)
+    scan = load_mesh(d / "james.obj")
+    lm7 = LM.select(load_landmarks(d / "james.ljson", n=68), LM.NOW7_FROM_MENPO_JAMES)
+    deg = S.degrade(scan.vertices, scan.faces, landmarks=lm7, voxel_mm=voxel_mm, noise_mm=noise_mm,
+                    bump_mm=bump_mm, seed=seed)
+    res = now.evaluate(scan.vertices, lm7, deg.vertices, deg.faces, deg.landmarks.astype(np.float32))
+    cv, cf = crop_submesh(scan.vertices, scan.faces, res.crop_indices)
+    return NowDemo(res, cv, cf, res.aligned_vertices, res.faces)
+
+
+def locate_dataset(name: str, given: str | None = None) -> Path | None:
+    """Folder of a public dataset for a notebook: ``given`` if set, else the ``facenb data`` cache, else the
+    mirror ``$FACENB_DATA_MIRROR/name``; None if none exists (the notebook then says what to fetch)."""
+    import os
+
+    if given:
+        p = Path(given)
+        return p if p.exists() else None
+    try:
+        from facenb import data as D
+
+        if hasattr(D, "locate"):
+            found = D.locate(name)
+            if found is not None:
+                return Path(found)
+    except (ImportError, InputError):
+        pass
+    mirror = os.environ.get("FACENB_DATA_MIRROR")
+    if mirror and (Path(mirror) / name).is_dir():
+        return Path(mirror) / name
+    return None
+
+
+def facescape_rows(method: str, results_dir: str | Path) -> pd.DataFrame:
+    """The method's rows of the FaceScape tables recomputed from the published per-image errors (tier P):
+    one row per dataset, grouping, metric and bin (official ``show.py`` binning), with the done rate."""
+    from facenb.benchmarks import facescape as fs
+
+    frame = fs.facescape_tables(results_dir).to_frame()
+    rows = frame[frame["method"] == method]
+    if rows.empty:
+        raise InputError(f"{method} is not among the FaceScape benchmark methods", results_dir,
+                         "FaceScape evaluated: " + ", ".join(sorted(frame["method"].unique())))
+    return rows.reset_index(drop=True)
