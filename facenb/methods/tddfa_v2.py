@@ -125,7 +125,7 @@ class _TensorRef:
             return np.zeros(self.size, dtype=data.dtype.newbyteorder("="))
         view = np.lib.stride_tricks.as_strided(data[self.offset:], shape=self.size,
                                                strides=[s * data.itemsize for s in self.stride])
-        return np.array(view, dtype=data.dtype.newbyteorder("="), copy=True)
+        return np.array(view, dtype=data.dtype.newbyteorder("="), copy=True, order="C")
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
