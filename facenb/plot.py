@@ -494,3 +494,120 @@ def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray
     sm = cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.04, label=unit)
     return fig
+
+
+# =============================================================================================================
+# AFLW2000-3D: 68 landmarks drawn on images, NME by yaw bin (the per-image NME distribution uses
+# cumulative_error_curves_matplotlib above).
+# =============================================================================================================
+
+#: Index ranges of the iBUG-68 contours (jaw, brows, nose bridge, nostrils, eyes, outer and inner lips), as
+#: 3DDFA_V2's ``draw_landmarks`` connects them; eyes and lips are closed polygons.
+IBUG68_SEGMENTS = ((0, 17), (17, 22), (22, 27), (27, 31), (31, 36), (36, 42), (42, 48), (48, 60), (60, 68))
+_IBUG68_CLOSED = {(36, 42), (42, 48), (48, 60), (60, 68)}
+
+
+def _draw_68(ax, pts: np.ndarray, colour: str, label: str | None, markersize: float = 3.0) -> None:
+    for lo, hi in IBUG68_SEGMENTS:
+        idx = list(range(lo, hi)) + ([lo] if (lo, hi) in _IBUG68_CLOSED else [])
+        ax.plot(pts[0, idx], pts[1, idx], "-", color=colour, lw=1.0, alpha=0.8)
+    ax.plot(pts[0], pts[1], "o", color=colour, markersize=markersize, markeredgecolor="black", markeredgewidth=0.4,
+            alpha=0.9, label=label, linestyle="None")
+
+
+def landmarks_on_image(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None, *, bgr: bool = True,
+                       title: str = "", ax=None, pred_label: str = "prediction", gt_label: str = "ground truth"):
+    """68 landmarks drawn on an image (matplotlib), optionally with the ground truth.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8
+        The image (B, G, R order when ``bgr``, as OpenCV / facenb.methods read it).
+    pred, gt : (2 or 3, 68) float
+        Landmarks in image pixels (x, y rows; a z row is ignored).
+    title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    if ax is None:
+        h, w = image.shape[:2]
+        fig = Figure(figsize=(4.0, 4.0 * h / w), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    ax.imshow(image[..., ::-1] if bgr else image)
+    if gt is not None:
+        _draw_68(ax, np.asarray(gt), "#2ca02c", gt_label, 2.5)
+    _draw_68(ax, np.asarray(pred), "#ffffff", pred_label)
+    ax.set_xlim(0, image.shape[1])
+    ax.set_ylim(image.shape[0], 0)
+    ax.axis("off")
+    ax.set_title(title, fontsize=8)
+    return fig
+
+
+def landmark_grid(images: Sequence[np.ndarray], preds: Sequence[np.ndarray], gts: Sequence[np.ndarray] | None = None,
+                  titles: Sequence[str] | None = None, *, ncols: int = 4, bgr: bool = True, size: float = 2.6):
+    """A grid of :func:`landmarks_on_image` panels (white: prediction, green: ground truth).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(size * ncols, size * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.axis("off")
+            continue
+        landmarks_on_image(images[i], preds[i], None if gts is None else gts[i], bgr=bgr,
+                           title="" if titles is None else titles[i], ax=ax)
+    return fig
+
+
+def nme_by_yaw_bars(table: Mapping[str, Sequence[float]], *, title: str = "",
+                    bins: Sequence[str] = ("[0, 30]", "(30, 60]", "(60, 90]", "balanced"), ax=None):
+    """Grouped bars of the NME (%) per yaw bin, one bar per variant / method (matplotlib).
+
+    Parameters
+    ----------
+    table : mapping str -> sequence of float
+        Variant -> NME values in the order of ``bins`` (NaN bars are left out).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    names = list(table)
+    if ax is None:
+        fig = Figure(figsize=(8.0, 4.0), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(bins), dtype=np.float64)
+    for k, name in enumerate(names):
+        vals = np.asarray(table[name], dtype=np.float64)
+        pos = x + (k - (len(names) - 1) / 2) * width
+        bars = ax.bar(pos, np.nan_to_num(vals, nan=0.0), width, label=name)
+        for b, v in zip(bars, vals):
+            if np.isfinite(v):
+                ax.annotate(f"{v:.2f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x, bins)
+    ax.set_xlabel("|yaw| bin (degrees); balanced = mean of the three bins")
+    ax.set_ylabel("NME (%)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
