@@ -1,0 +1,91 @@
+"""The report in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run) opens index.html and
+a paper page with a NoW heatmap; checks what is on the page and saves screenshots under reports/."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from facenb import report
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--enable-unsafe-swiftshader", "--use-angle=swiftshader"]
+
+
+def _need_browser():
+    if CHROMIUM is None:
+        msg = "Debian chromium not installed (apt-get install chromium; .ci/run does this)"
+        if os.environ.get("FACENB_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory):
+    from conftest import mirror_root, need
+
+    mirror = need(mirror_root(), "public data mirror")
+    os.environ["FACENB_DATA_MIRROR"] = str(mirror)
+    out = tmp_path_factory.mktemp("report")
+    os.environ["FACENB_REPORT_DIR"] = str(out)
+    res = report.build_report(out, only=["paper_PSL"], echo=lambda s: None)
+    assert [r.status for r in res] == ["ok"], res
+    return out
+
+
+def _page_errors(page):
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors
+
+
+def _coloured_fraction(png: bytes) -> float:
+    """Share of strongly coloured pixels (a heatmap's jet colours), excluding greys and white."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    sat = a.max(axis=2) - a.min(axis=2)
+    return float((sat > 80).mean())
+
+
+def test_index_and_heatmap_page_in_chromium(built_report):
+    sync = _need_browser()
+    shots = REPO / "reports"
+    shots.mkdir(exist_ok=True)
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors = _page_errors(page)
+        page.goto((built_report / "index.html").as_uri())
+        assert page.locator("table#ledger tr.claim").count() == 43
+        assert page.locator("table#notebooks").inner_text().count("paper_PSL") == 1
+        assert "ok" in page.locator("table#notebooks").inner_text()
+        assert page.locator("ul#tiers li").all_inner_texts()[3].startswith("Q (quoted")
+        page.screenshot(path=str(shots / "browser_index.png"), full_page=True)
+        assert errors == [], errors
+
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors = _page_errors(page)
+        page.goto((built_report / "paper_PSL.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot", timeout=30000)
+        mesh = page.locator(".js-plotly-plot:has(canvas)")
+        mesh.first.wait_for(timeout=30000)  # the Mesh3d heatmap: plotly draws 3D scenes on a WebGL canvas
+        has_gl = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot canvas')].some("
+                               "c => !!(c.getContext('webgl') || c.getContext('webgl2')))")
+        assert has_gl, "no WebGL context on the heatmap canvas"
+        mesh.first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)
+        png = mesh.first.screenshot(path=str(shots / "browser_heatmap.png"))
+        assert _coloured_fraction(png) > 0.05, "the WebGL heatmap drew nothing"
+        assert "mm" in mesh.first.inner_text()  # colour bar title
+        page.screenshot(path=str(shots / "browser_paper_PSL.png"), full_page=False)
+        assert errors == [], errors
+        browser.close()
