@@ -71,7 +71,7 @@ def _run_list(args: argparse.Namespace) -> int:
     print()
     rows = [("dataset", "files", "size", "cached", "licence")]
     for d in data.public_datasets():
-        rows.append((d.name, str(len(d.files)), data._human(d.total_bytes), _state_text(d.name), d.licence))
+        rows.append((d.name, str(len(d.files)), data.human_size(d.total_bytes), _state_text(d.name), d.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for i, r in enumerate(rows):
         print("  ".join(c.ljust(w) if j != 1 else c.rjust(w) for j, (c, w) in enumerate(zip(r[:4], widths)))

@@ -78,6 +78,7 @@ __all__ = [
     "fetch",
     "locate",
     "sha256_file",
+    "human_size",
 ]
 
 ORIGIN_BASE = "https://raw.githubusercontent.com"
@@ -483,7 +484,7 @@ class _NetworkError(InputError):
 
     def __init__(self, url: str, reason: str, unreachable: bool = False):
         super().__init__(f"cannot download {url} ({reason}); {_NETWORK_FIX}")
-        self.unreachable = unreachable
+        self.url, self.reason, self.unreachable = url, reason, unreachable
 
 
 def _cache_error(where: Path, exc: OSError) -> InputError:
@@ -594,7 +595,7 @@ def _fetch_file(d: DatasetInfo, f: FileInfo, dest: Path, mirror: Path | None, ba
     use_mirror = src is not None and src.is_file()
     url = _origin_url(f, base_url)
     if not use_mirror and offline:  # the origin was unreachable a moment ago: do not wait for it again
-        raise offline[0]
+        raise _NetworkError(url, f"not tried: {offline[0].reason} for the previous download", unreachable=True)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_parts(dest)
@@ -640,7 +641,8 @@ def _fetch_file(d: DatasetInfo, f: FileInfo, dest: Path, mirror: Path | None, ba
         raise
 
 
-def _human(n: float) -> str:
+def human_size(n: float) -> str:
+    """Decimal size for humans: ``2768640 -> "2.8 MB"``."""
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -678,7 +680,7 @@ def _fetch_dataset(d: DatasetInfo, mirror: Path | None, force: bool, progress: b
             bar.close()
     how = ", ".join(f"{n} from {'the mirror ' + str(mirror) if s == 'mirror' else 'the origin'}"
                     for s, n in sources.items())
-    _say(progress, f"{d.name}: fetched {len(todo)} of {len(d.files)} files ({_human(total)}; {how}), "
+    _say(progress, f"{d.name}: fetched {len(todo)} of {len(d.files)} files ({human_size(total)}; {how}), "
                    f"sha256 verified -> {base}")
     return paths
 

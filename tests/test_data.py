@@ -357,7 +357,10 @@ def test_offline_fetch_all_stops_trying_the_origin(synth, cache, capsys):
         data.fetch("all", progress=True, timeout=5, base_url=url)
     assert "\n" not in str(exc.value)
     err = capsys.readouterr().err
-    assert "tiny: FAILED" in err and "tiny2: FAILED" in err and "secret: skipped (licence-gated" in err
+    assert re.search(r"^tiny: FAILED: cannot download \S+/tiny/\S+ \([^)]*refused", err, re.M), err
+    assert re.search(r"^tiny2: FAILED: cannot download \S+/tiny2/\S+c\.npy \(not tried: .*refused.* for the "
+                     r"previous download\)", err, re.M), err
+    assert "secret: skipped (licence-gated" in err
     assert files_under(cache) == []
 
 
