@@ -110,6 +110,7 @@ __all__ = [
     "summarize",
     "evaluate",
     "compare_options",
+    "standard_errors",
     "pairwise_sum",
     "powf_square",
 ]
@@ -811,3 +812,14 @@ def compare_options(
                                                                "nme_std", "nme_all_images")},
                      **r.options})
     return pd.DataFrame(rows)
+
+
+def standard_errors(result: NMEResult) -> tuple[tuple[float, float, float], float]:
+    """Sampling standard errors (percent) of the bin means and of the balanced mean of ``result``.
+
+    ``SE_b = std_b / sqrt(n_b)`` (population std of the bin, as the official code reports it) and
+    ``SE_balanced = sqrt(sum_b SE_b^2) / 3``: how far a mean over a subset of images may sit from the mean over
+    another sample of the same population, to first order. NaN where a bin holds fewer than 2 images.
+    """
+    se = tuple(s / math.sqrt(n) if n >= 2 else math.nan for s, n in zip(result.bin_std, result.bin_count))
+    return se, math.sqrt(sum(v * v for v in se)) / 3

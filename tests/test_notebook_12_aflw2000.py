@@ -1,0 +1,66 @@
+"""notebooks/12_aflw2000.ipynb under papermill: default parameters, non-default parameters, and without data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import conformance_root, mirror_root, need
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "12_aflw2000.ipynb"
+
+
+def _run(tmp_path, name, params):
+    import papermill as pm
+
+    out = tmp_path / name
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3", cwd=str(tmp_path),
+                        progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    texts, pngs = [], 0
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            assert o.get("output_type") != "error", o
+            if o.get("output_type") == "stream":
+                texts.append(o.get("text", ""))
+            elif "data" in o:
+                pngs += "image/png" in o["data"]
+                texts.append(o["data"].get("text/plain", ""))
+    return "\n".join(texts), pngs
+
+
+@pytest.mark.slow
+def test_notebook_default_parameters(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(need(mirror_root(), "public data mirror")))
+    monkeypatch.setenv("FACENB_CONFORMANCE", str(need(conformance_root(), "conformance cases")))
+    text, pngs = _run(tmp_path, "default.ipynb", {})
+    assert "per-image NME: 0 of 2000 differ from the official float32 list" in text
+    assert "[ 0, 90]\tMean: 4.836, Std: 0.645" in text  # the official printout of the conformance case
+    assert "images per bin: (10, 4, 2)" in text
+    assert "[ 0, 90]\tMean: 3.671" in text  # 3DDFA_V2 mb05 on the 16 real images
+    assert "issues/20" in text and "quoted with source" in text and "recomputed from raw data" in text
+    assert pngs >= 4  # landmark grid, 2 bar charts, cumulative curves
+
+
+@pytest.mark.slow
+def test_notebook_non_default_parameters(tmp_path, monkeypatch):
+    root = need(mirror_root(), "public data mirror")
+    monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
+    monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
+    text, pngs = _run(tmp_path, "reannotated.ipynb", {
+        "data_root": str(root), "conformance_root": str(need(conformance_root(), "conformance cases")),
+        "case": "aflw02_laplace_bias_outliers", "annotations": "reannotated", "arithmetic": "numpy2",
+        "network_dtype": "float64", "n_show": 4})
+    assert "[ 0, 90]\tMean: 5.106" in text  # official (numpy 2 run) balanced mean of case aflw02, re-annotated GT
+    assert "arithmetic=numpy2" in text and "green: reannotated ground truth" in text
+    assert "images per bin: (10, 4, 2)" in text and "[ 0, 90]\tMean: 2.50" in text
+
+
+@pytest.mark.slow
+def test_notebook_without_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
+    monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
+    text, _ = _run(tmp_path, "nodata.ipynb", {"data_root": str(tmp_path / "empty")})
+    assert "facenb data fetch aflw2000_3d" in text and "facenb data fetch tddfa_v2" in text
+    assert "AFLW2000-3D data not available" in text
