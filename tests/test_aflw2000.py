@@ -344,10 +344,11 @@ def test_bad_ground_truth(tmp_path, monkeypatch):
     loaded = A.load_ground_truth(tmp_path)
     np.testing.assert_array_equal(loaded.roi_box, g.roi_box)
     monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "empty_cache"))  # no download cache either
     with pytest.raises(InputError, match="FACENB_DATA_MIRROR"):
         A.load_ground_truth()
-    monkeypatch.setenv("FACENB_DATA_MIRROR", str(tmp_path.parent))
-    with pytest.raises(InputError, match="folder not found"):
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(tmp_path.parent))  # a mirror without aflw2000_3d/
+    with pytest.raises(InputError, match="facenb data fetch aflw2000_3d"):
         A.load_ground_truth()
 
 

@@ -49,7 +49,8 @@ def test_notebook_non_default_parameters(tmp_path, monkeypatch):
     monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
     monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
     text, pngs = _run(tmp_path, "reannotated.ipynb", {
-        "data_root": str(root), "conformance_root": str(need(conformance_root(), "conformance cases")),
+        "aflw2000_3d_dir": str(root / "aflw2000_3d"), "samples_dir": str(root / "aflw2000_3d_samples"),
+        "tddfa_v2_dir": str(root / "tddfa_v2"), "conformance_root": str(need(conformance_root(), "conformance cases")),
         "case": "aflw02_laplace_bias_outliers", "annotations": "reannotated", "arithmetic": "numpy2",
         "network_dtype": "float64", "n_show": 4})
     assert "[ 0, 90]\tMean: 5.106" in text  # official (numpy 2 run) balanced mean of case aflw02, re-annotated GT
@@ -61,6 +62,8 @@ def test_notebook_non_default_parameters(tmp_path, monkeypatch):
 def test_notebook_without_data(tmp_path, monkeypatch):
     monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
     monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
-    text, _ = _run(tmp_path, "nodata.ipynb", {"data_root": str(tmp_path / "empty")})
-    assert "facenb data fetch aflw2000_3d" in text and "facenb data fetch tddfa_v2" in text
-    assert "AFLW2000-3D data not available" in text
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "empty_cache"))  # no facenb download cache either
+    text, _ = _run(tmp_path, "nodata.ipynb", {})
+    for name in ("aflw2000_3d", "aflw2000_3d_samples", "tddfa_v2"):
+        assert f"{name}: not available -- run: facenb data fetch {name}" in text
+    assert "skipped" in text and "The 3DDFA_V2 rows need the data" in text

@@ -168,14 +168,17 @@ class GroundTruth:
 
 
 def default_gt_dir() -> Path:
-    """``$FACENB_DATA_MIRROR/aflw2000_3d`` (raises :class:`InputError` when the variable is unset)."""
-    root = os.environ.get("FACENB_DATA_MIRROR")
-    if not root:
+    """Folder of the official ground truth: ``facenb.data.locate('aflw2000_3d')`` (the verified download cache or
+    ``$FACENB_DATA_MIRROR/aflw2000_3d``); raises :class:`InputError` when neither holds it."""
+    from facenb import data
+
+    found = data.locate("aflw2000_3d")
+    if found is None:
         raise InputError(
-            "no AFLW2000-3D ground-truth folder given and FACENB_DATA_MIRROR is not set", None,
-            "pass the folder holding AFLW2000-3D.pts68.npy (--gt-dir / gt=...), set FACENB_DATA_MIRROR, or run "
-            "'facenb data fetch aflw2000_3d'")
-    return Path(root) / "aflw2000_3d"
+            "no AFLW2000-3D ground-truth folder given, none in the facenb cache or under FACENB_DATA_MIRROR", None,
+            "run 'facenb data fetch aflw2000_3d', set FACENB_DATA_MIRROR, or pass the folder holding "
+            "AFLW2000-3D.pts68.npy (--gt-dir / gt=...)")
+    return Path(found)
 
 
 def _load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -745,7 +748,7 @@ def evaluate(
         ``(2000, 2|3, 68)`` or ``(2000, 68, 2|3)`` landmarks in the official image order (or ``(n, ...)`` with
         ``indices``); crop pixels for ``coords='crop'`` (official), image pixels for ``coords='image'``.
     gt : GroundTruth, folder, or None
-        Official ground truth (:func:`load_ground_truth`; ``None``: ``$FACENB_DATA_MIRROR/aflw2000_3d``).
+        Official ground truth (:func:`load_ground_truth`; ``None``: :func:`default_gt_dir`).
     annotations, error, normalization, coords, arithmetic : str
         Options, see the table in the module docstring; the defaults are the official benchmark.
     indices : sequence of int, optional

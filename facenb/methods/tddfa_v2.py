@@ -36,7 +36,6 @@ identical decoded pixels (Pillow vs ``cv2.imread``), identical 120 x 120 crops, 
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import struct
 import zipfile
@@ -285,14 +284,19 @@ class Bases:
     param_std: np.ndarray
 
 
+def _located(name: str) -> Path:
+    from facenb import data
+
+    found = data.locate(name)
+    if found is None:
+        raise InputError(f"no {name} folder given, none in the facenb cache or under FACENB_DATA_MIRROR", None,
+                         f"run 'facenb data fetch {name}', set FACENB_DATA_MIRROR, or pass the folder")
+    return Path(found)
+
+
 def default_model_dir() -> Path:
-    """``$FACENB_DATA_MIRROR/tddfa_v2`` (raises :class:`InputError` when the variable is unset)."""
-    root = os.environ.get("FACENB_DATA_MIRROR")
-    if not root:
-        raise InputError("no 3DDFA_V2 folder given and FACENB_DATA_MIRROR is not set", None,
-                         "pass the folder holding mb05_120x120.pth, set FACENB_DATA_MIRROR, or run "
-                         "'facenb data fetch tddfa_v2'")
-    return Path(root) / "tddfa_v2"
+    """Folder of the weights and bases: ``facenb.data.locate('tddfa_v2')`` (cache or ``$FACENB_DATA_MIRROR``)."""
+    return _located("tddfa_v2")
 
 
 def load_bases(folder: str | Path) -> Bases:
@@ -699,12 +703,8 @@ def run_aflw2000_samples(
     """
     from facenb.benchmarks import aflw2000
 
-    root = os.environ.get("FACENB_DATA_MIRROR")
     if samples_dir is None:
-        if not root:
-            raise InputError("no sample folder given and FACENB_DATA_MIRROR is not set", None,
-                             "run 'facenb data fetch aflw2000_3d_samples' or pass samples_dir")
-        samples_dir = Path(root) / "aflw2000_3d_samples"
+        samples_dir = _located("aflw2000_3d_samples")
     g = gt if isinstance(gt, aflw2000.GroundTruth) else aflw2000.load_ground_truth(gt)
     model = model if model is not None else TDDFAv2.load()
     samples = list_samples(samples_dir)
