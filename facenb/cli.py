@@ -57,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("facenb: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `facenb data list | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _load_commands() -> None:
