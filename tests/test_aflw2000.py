@@ -222,6 +222,11 @@ def test_crop_coords_offset(sgt):
     np.testing.assert_allclose(r.per_image, scale / np.sqrt(w * h), rtol=1e-9)
     r32 = A.evaluate(pred.astype(np.float32), sgt)  # official float32 path: the same to float32 rounding
     np.testing.assert_allclose(r32.per_image, scale / np.sqrt(w * h), rtol=2e-4)
+    # 3D in crop coordinates: z is scaled by the mean roi scale; a constant z offset (in crop units) cancels
+    z = sgt.pts68[:, 2].astype(np.float64) / scale[:, None] + 7.0
+    pred3 = np.concatenate([pred, z[:, None, :]], axis=1)
+    r3 = A.evaluate(pred3, sgt, coords="crop", error="3d", arithmetic="float64")
+    np.testing.assert_allclose(r3.per_image, scale / np.sqrt(w * h), rtol=1e-9)
 
 
 def test_3d_error(sgt):
