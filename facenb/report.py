@@ -210,6 +210,8 @@ def build_report(
         html_name = f"{run.name}.html"
         prev = state.get(run.name, {})
         title = _title(run.notebook)
+        if run.parameters:
+            title = ", ".join(f"{k}={v}" for k, v in run.parameters.items()) + " -- " + title
         if not force and prev.get("key") == key and prev.get("status") == "ok" and (out / html_name).exists():
             echo(f"[{i}/{len(runs)}] {run.name}: unchanged, skipped")
             results.append(RunResult(run.name, run.notebook.name, "skipped", prev.get("seconds", 0.0), html_name,
@@ -228,6 +230,7 @@ def build_report(
         from facenb import ledger as L
 
         ledger = L.build_ledger(**(ledger_context or {}))
+        ledger = _merge_notebook_ledgers(ledger, out)
         ledger.to_csv(out / "ledger.csv", index=False)
     except ImportError:
         pass
@@ -236,12 +239,29 @@ def build_report(
     return results
 
 
+def _merge_notebook_ledgers(ledger, out: Path):
+    """Rows written by the paper notebooks (``ledger_<paper>.csv``, e.g. with tier-R values computed from
+    licensed data the user pointed them at) replace the default rows of their paper."""
+    import pandas as pd
+
+    for f in sorted(out.glob("ledger_*.csv")):
+        try:
+            rows = pd.read_csv(f)
+        except (OSError, ValueError):
+            continue
+        if set(rows.columns) >= set(ledger.columns) and len(rows):
+            paper = rows["paper"].iloc[0]
+            ledger = pd.concat([ledger[ledger["paper"] != paper], rows[ledger.columns]], ignore_index=True)
+    return ledger.sort_values(["paper", "claim_id"]).reset_index(drop=True)
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;
 text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#1a7f37}.failed{color:#b00020}.skipped{color:#555}
 .tier{font-weight:bold;text-align:center}.num{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#f5f5f5;padding:0 .2rem}
+.src{font-size:.75rem;max-width:420px;word-break:break-word}
 """
 
 _TIER_TEXT = {
@@ -275,17 +295,21 @@ def _index_html(results: Sequence[RunResult], ledger) -> str:
         parts.append(f"<h2>Reproduction ledger ({len(ledger)} claims)</h2><ul id='tiers'>")
         for t in "RPCQ":
             parts.append(f"<li><b>{t}</b> ({_TIER_TEXT[t]}): {counts.get(t, 0)}</li>")
-        parts.append("</ul><p>Also as <a href='ledger.csv'>ledger.csv</a>.</p><table id='ledger'><tr>")
-        cols = [c for c in ledger.columns]
-        parts.append("".join(f"<th>{e(c)}</th>" for c in cols) + "</tr>")
+        parts.append("</ul><p>Also as <a href='ledger.csv'>ledger.csv</a>. Differences are reproduced minus "
+                     "reported, in the claim's unit.</p><table id='ledger'><tr>")
+        cols = ["paper", "claim_id", "benchmark", "split", "region", "statistic", "reported", "reproduced", "tier",
+                "difference"]
+        parts.append("".join(f"<th>{e(c)}</th>" for c in cols) + "<th>source / why</th></tr>")
         for _, row in ledger.iterrows():
             cells = []
             for c in cols:
                 v = row[c]
-                text = "" if v is None or (isinstance(v, float) and v != v) else (f"{v:.6g}" if isinstance(v, float)
-                                                                                  else str(v))
-                cls = " class='tier'" if c == "tier" else (" class='num'" if isinstance(v, float) else "")
-                cells.append(f"<td{cls}>{e(text)}</td>")
+                if isinstance(v, float):
+                    text = "" if v != v else f"{v:.4f}"
+                    cells.append(f"<td class='num'>{e(text)}</td>")
+                else:
+                    cells.append(f"<td{' class=tier' if c == 'tier' else ''}>{e(str(v))}</td>")
+            cells.append(f"<td class='src'>{e(str(row['source']))}<br><i>{e(str(row['why']))}</i></td>")
             parts.append("<tr class='claim'>" + "".join(cells) + "</tr>")
         parts.append("</table>")
     parts.append("</body></html>")
