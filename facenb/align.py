@@ -465,12 +465,14 @@ def refine_scan_to_mesh(
             u = diff / dist[:, None]
         u[dist == 0.0] = 0.0  # no direction at a contact point (the official Jacobian is NaN there)
         J = np.zeros((n + (1 if scale else 0), nparam))
+        # u . (M q) = <M, u q^T>: one (n x 9) @ (9 x 4) product gives the scale and the 3 rotation columns
+        P = (u[:, :, None] * q_local[:, None, :]).reshape(n, 9)
+        D = P @ np.stack([R.ravel(), dR[0].ravel(), dR[1].ravel(), dR[2].ravel()], axis=1)
         col = 0
         if scale:
-            J[:n, 0] = -np.einsum("ij,ij->i", u, q_local @ R.T)
+            J[:n, 0] = -D[:, 0]
             col = 1
-        for k in range(3):
-            J[:n, col + k] = -s * np.einsum("ij,ij->i", u, q_local @ dR[k].T)
+        J[:n, col:col + 3] = -s * D[:, 1:4]
         J[:n, col + 3:col + 6] = -u
         if scale:
             f = np.empty(n + 1)
