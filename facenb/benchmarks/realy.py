@@ -1262,3 +1262,385 @@ def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate,
                                   inputs.gt_keypoints, template, r, inputs.scale)
     return SubjectResult(inputs.subject, inputs.subject_id, inputs.scale, out, alignment, faces, masked,
                          time.perf_counter() - t0)
+
+
+# =============================================================================================================
+# step 5: aggregation as the official get_statistic_metric computes it
+# =============================================================================================================
+class RegionStatistics(NamedTuple):
+    """Official per-region statistics over subjects (from the *written*, truncated values).
+
+    Attributes
+    ----------
+    mean, median : float
+    std : float
+        ``x.std() · sqrt(n) / sqrt(n - 1)`` (ddof = 1); NaN for a single subject, as officially.
+    n : int
+    """
+
+    mean: float
+    median: float
+    std: float
+    n: int
+
+
+def official_statistics(errors: Mapping[str, Sequence[float]]) -> dict[str, RegionStatistics]:
+    """``get_statistic_metric``: average, median, standard deviation (ddof = 1) per region; ``all`` = mean of the
+    four region averages (its median/std are NaN: the official code prints only the average).
+
+    Parameters
+    ----------
+    errors : mapping region -> sequence of per-subject errors (mm)
+        Pass the values as written to ``REALY_error.txt`` (truncated; :func:`parse_error_file`) to get the
+        official numbers.
+    """
+    out = {}
+    for r in REGIONS:
+        x = np.asarray(errors[r], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            std = x.std() * np.sqrt(x.shape[0]) / np.sqrt(x.shape[0] - 1) if len(x) else np.nan
+        out[r] = RegionStatistics(float(x.mean()) if len(x) else np.nan,
+                                  float(np.median(x)) if len(x) else np.nan, float(std), int(len(x)))
+    out["all"] = RegionStatistics(float(sum(out[r].mean for r in REGIONS) / 4.0), np.nan, np.nan,
+                                  min(out[r].n for r in REGIONS))
+    return out
+
+
+def format_statistics(stats: Mapping[str, RegionStatistics]) -> list[str]:
+    """The lines the official ``get_statistic_metric`` prints (``%.3f``)."""
+    lines = [f"average nmse@{r} = {stats[r].mean:.3f}" for r in REGIONS]
+    lines += [f"median nmse@{r} = {stats[r].median:.3f}" for r in REGIONS]
+    lines += [f"standard deviation nmse@{r} = {stats[r].std:.3f}" for r in REGIONS]
+    lines.append(f"average nmse@all = {stats['all'].mean:.3f}")
+    return lines
+
+
+def parse_error_file(path: str | Path) -> dict[str, dict[str, float]]:
+    """Read a ``REALY_error.txt`` (official format) into ``{subject: {region: mm}}``."""
+    p = Path(path)
+    out: dict[str, dict[str, float]] = {}
+    for i, line in enumerate(p.read_text().splitlines()):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 6:
+            raise InputError(f"line {i + 1} is not '<subject>\\t\\t<nose>\\t<mouth>\\t<forehead>\\t<cheek>'", p,
+                             "give a REALY_error.txt written by the official scorer or facenb")
+        out[parts[0]] = {r: float(v) for r, v in zip(REGIONS, parts[2:])}
+    return out
+
+
+# =============================================================================================================
+# folders: the official layout, outputs, cache, parallel subjects
+# =============================================================================================================
+#: bump when a change alters numbers, so stale per-subject caches are recomputed
+_CACHE_VERSION = "realy-1"
+
+
+def _subject_sort_key(path: Path):
+    try:
+        return (0, int(path.stem.replace("_", "")), path.stem)
+    except ValueError:
+        return (1, 0, path.stem)
+
+
+def list_predictions(predictions_dir: str | Path) -> list[Path]:
+    """``<PRED_DIR>/*.obj`` in the official order (``int(name.replace('_', ''))``)."""
+    d = Path(predictions_dir)
+    if not d.is_dir():
+        raise InputError("predictions folder not found", d, "give the folder holding <id>.obj predictions")
+    files = sorted(d.glob("*.obj"), key=_subject_sort_key)
+    if not files:
+        raise InputError("no .obj predictions in the folder", d, "save one <id>.obj per REALY subject")
+    return files
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def write_error_map_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray) -> None:
+    """Binary PLY with vertex properties ``x y z`` (float32) and ``error_mm`` (float32), triangle faces."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.asarray(errors, dtype=np.float64)
+    header = ("ply\nformat binary_little_endian 1.0\ncomment facenb REALY per-vertex error (mm)\n"
+              f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+              f"property float error_mm\nelement face {len(f)}\nproperty list uchar int vertex_indices\n"
+              "end_header\n")
+    vert = np.empty(len(v), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")])
+    vert["x"], vert["y"], vert["z"], vert["e"] = v[:, 0], v[:, 1], v[:, 2], e
+    face = np.empty(len(f), dtype=[("n", "u1"), ("i", "<i4", (3,))])
+    face["n"] = 3
+    face["i"] = f
+    with open(path, "wb") as fh:
+        fh.write(header.encode("ascii"))
+        fh.write(vert.tobytes())
+        fh.write(face.tobytes())
+
+
+def read_error_map_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read a PLY written by :func:`write_error_map_ply`: ``(vertices (n, 3), faces (m, 3), error_mm (n,))``."""
+    data = Path(path).read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    head = data[:end].decode("ascii").splitlines()
+    nv = int(next(h for h in head if h.startswith("element vertex")).split()[-1])
+    nf = int(next(h for h in head if h.startswith("element face")).split()[-1])
+    vert = np.frombuffer(data, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")], count=nv, offset=end)
+    face = np.frombuffer(data, dtype=[("n", "u1"), ("i", "<i4", (3,))], count=nf, offset=end + 16 * nv)
+    v = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float64)
+    return v, face["i"].astype(np.int64), vert["e"].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class SubjectOutcome:
+    """One subject of a folder run: ``status`` is ``ok``, ``cached`` or ``failed`` (with ``error``)."""
+
+    subject: str
+    subject_id: int
+    status: str
+    errors_mm: Mapping[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class FolderResult:
+    """Result of :func:`evaluate_folder`.
+
+    Attributes
+    ----------
+    outcomes : list of SubjectOutcome
+        In the official (sorted) order.
+    statistics : dict
+        :func:`official_statistics` of the written values of the scored subjects.
+    out_dir : Path
+    error_file : Path
+        ``REALY_error.txt``.
+    """
+
+    outcomes: list
+    statistics: Mapping[str, RegionStatistics]
+    out_dir: Path
+    error_file: Path
+
+    @property
+    def n_failed(self) -> int:
+        return sum(o.status == "failed" for o in self.outcomes)
+
+
+def _subject_key(pred: Path, settings: dict) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h.update(_sha(pred).encode())
+    return h.hexdigest()[:24]
+
+
+def _score_subject(pred_path: Path, settings: dict, template: RealyTemplate, mask: np.ndarray | None,
+                   scales: np.ndarray, out: Path, save_meshes: bool) -> SubjectOutcome:
+    subject = pred_path.stem
+    sid = -1
+    t0 = time.perf_counter()
+    try:
+        inputs = load_subject(pred_path, settings["keypoints"], settings["regions"], scales, template, mask)
+        sid = inputs.subject_id
+        files = [pred_path, Path(settings["keypoints"]) / f"{sid}.obj"] + [
+            Path(settings["regions"]) / str(sid) / f"{r}.obj" for r in REGIONS]
+        key = _subject_key(pred_path, {**settings, "inputs": [_sha(f) for f in files[1:]],
+                                       "scale": inputs.scale})
+        cache = out / "cache" / f"{subject}.json"
+        if cache.is_file():
+            try:
+                c = json.loads(cache.read_text())
+                if c.get("key") == key:
+                    return SubjectOutcome(subject, sid, "cached", {r: float(c["errors_mm"][r]) for r in REGIONS},
+                                          float(c.get("seconds", 0.0)))
+            except (ValueError, KeyError, TypeError):
+                pass
+        res = evaluate_subject(inputs, template)
+        mdir = out / "error_maps" / subject
+        mdir.mkdir(parents=True, exist_ok=True)
+        for r, rr in res.regions.items():
+            write_error_map_ply(mdir / f"{r}.ply", rr.scan_vertices * inputs.scale, rr.scan_faces, rr.distances_mm)
+            if save_meshes:
+                from facenb.io import save_obj
+
+                save_obj(mdir / f"aligned_{r}.obj", rr.aligned_vertices, res.masked_faces)
+                save_obj(mdir / f"deformed_{r}.obj", rr.deformed_vertices, rr.scan_faces)
+        if save_meshes:
+            from facenb.io import save_obj
+
+            save_obj(mdir / "aligned_global.obj", res.alignment.vertices, res.masked_faces)
+        seconds = time.perf_counter() - t0
+        record = {"key": key, "subject": subject, "subject_id": sid, "scale": inputs.scale,
+                  "errors_mm": res.errors_mm, "written": res.written, "seconds": seconds,
+                  "rigid_iterations": {r: rr.rigid_iterations for r, rr in res.regions.items()},
+                  "nonrigid_steps": {r: list(rr.nonrigid_steps) for r, rr in res.regions.items()}}
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, cache)
+        return SubjectOutcome(subject, sid, "ok", res.errors_mm, seconds)
+    except InputError as exc:
+        return SubjectOutcome(subject, sid, "failed", {}, time.perf_counter() - t0, str(exc))
+    except Exception as exc:  # numerical failure of one subject must not stop the others
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return SubjectOutcome(subject, sid, "failed", {}, time.perf_counter() - t0, f"{pred_path}: {tb}")
+
+
+def validate_folder(predictions: Sequence[Path], keypoints_dir: Path, regions_dir: Path, scales: np.ndarray,
+                    template: RealyTemplate) -> list[tuple[Path, InputError]]:
+    """Cheap pre-flight checks of every subject (files present, vertex count, finite values): the problems found,
+    as ``(prediction path, error)``."""
+    problems = []
+    for p in predictions:
+        try:
+            try:
+                sid = int(p.stem.split("_")[0])
+            except ValueError:
+                raise InputError("prediction file name does not start with a REALY subject id", p,
+                                 "name predictions <id>.obj or <id>_<anything>.obj") from None
+            if not 1 <= sid <= len(scales):
+                raise InputError(f"subject id {sid} has no line in the metrical scale file", p,
+                                 "use REALY's metrical_scale.txt (100 lines)")
+            kp = keypoints_dir / f"{sid}.obj"
+            if not kp.is_file():
+                raise InputError(f"no ground-truth keypoints for subject {sid} (missing subject)", kp,
+                                 "check --keypoints and the prediction's file name")
+            for r in REGIONS:
+                f = regions_dir / str(sid) / f"{r}.obj"
+                if not f.is_file():
+                    raise InputError(f"no {r} scan region for subject {sid} (missing subject)", f,
+                                     "check --regions (REALY_scan_region/<id>/{nose,mouth,forehead,cheek}.obj)")
+            _check_prediction(read_obj(p), template, p)
+        except InputError as exc:
+            problems.append((p, exc))
+    return problems
+
+
+def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_file: str | Path,
+                    predictions_dir: str | Path, template: RealyTemplate | str | Path, out_dir: str | Path, *,
+                    template_keypoints: str | Path | None = None, template_mask: str | Path | None = None,
+                    view: str = "frontal", jobs: int = 1, progress: bool = True, save_meshes: bool = False,
+                    skip_invalid: bool = False, log=None) -> FolderResult:
+    """Score a folder of predictions in the official REALY layout.
+
+    Writes to ``out_dir``: ``REALY_error.txt`` (official format, subjects in official order, failed subjects left
+    out), ``summary.json`` and ``summary.csv`` (per region mean / median / std (ddof = 1) and ``all``, from the
+    written values, as officially), ``subjects.csv`` (untruncated errors), ``error_maps/<subject>/<region>.ply``
+    (processed scan region in mm with per-vertex ``error_mm``), and ``cache/<subject>.json`` (an interrupted run
+    resumes: a subject whose inputs and settings are unchanged is not recomputed).
+
+    Raises
+    ------
+    InputError
+        Bad folders or files; with ``skip_invalid=False``, any subject failing the pre-flight checks (missing
+        keypoints/regions, vertex count, NaN) -- nothing is computed then.
+    """
+    kdir, rdir, out = Path(keypoints_dir), Path(regions_dir), Path(out_dir)
+    for d, what, fix in ((kdir, "keypoints folder", "--keypoints REALY_HIFI3D_keypoints/"),
+                         (rdir, "scan region folder", "--regions REALY_scan_region/")):
+        if not d.is_dir():
+            raise InputError(f"{what} not found", d, f"pass {fix}")
+    if view not in ("frontal", "side"):
+        raise InputError(f"unknown view {view!r}", None, "use --view frontal or --view side")
+    tmpl = template if isinstance(template, RealyTemplate) else load_template(template, template_keypoints)
+    mask = None if template_mask is None else _read_mask(template_mask, tmpl.n_vertices)
+    scales = _read_scale(scale_file)
+    preds = list_predictions(predictions_dir)
+    problems = validate_folder(preds, kdir, rdir, scales, tmpl)
+    if problems and not skip_invalid:
+        more = f" (and {len(problems) - 1} more subject(s) with problems; --skip-invalid scores the others)" \
+            if len(problems) > 1 else ""
+        raise InputError(str(problems[0][1]) + more)
+    bad = {p.stem for p, _ in problems}
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"version": _CACHE_VERSION, "template": tmpl.fingerprint(), "keypoints": str(kdir.resolve()),
+                "regions": str(rdir.resolve()), "view": view,
+                "mask": None if mask is None else hashlib.sha256(mask.tobytes()).hexdigest()[:16]}
+    todo = [p for p in preds if p.stem not in bad]
+    outcomes: dict[str, SubjectOutcome] = {}
+    for p, e in problems:
+        outcomes[p.stem] = SubjectOutcome(p.stem, -1, "failed", {}, 0.0, str(e))
+        if log:
+            log(str(e))
+    bar = _progress(len(todo), progress)
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for p in todo:
+                o = _score_subject(p, settings, tmpl, mask, scales, out, save_meshes)
+                outcomes[p.stem] = o
+                bar.update(1)
+                if o.status == "failed" and log:
+                    log(o.error)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
+                futs = {ex.submit(_score_subject, p, settings, tmpl, mask, scales, out, save_meshes): p for p in todo}
+                for fut in cf.as_completed(futs):
+                    p = futs[fut]
+                    try:
+                        o = fut.result()
+                    except Exception as exc:  # a crashed worker: report, continue
+                        o = SubjectOutcome(p.stem, -1, "failed", {}, 0.0, f"{p}: worker failed ({exc})")
+                    outcomes[p.stem] = o
+                    bar.update(1)
+                    if o.status == "failed" and log:
+                        log(o.error)
+    finally:
+        bar.close()
+    ordered = [outcomes[p.stem] for p in preds if p.stem in outcomes]
+    return _write_outputs(ordered, out, view, tmpl)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="subject", desc="REALY", file=sys.stderr)
+
+
+def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, template: RealyTemplate) -> FolderResult:
+    scored = [o for o in outcomes if o.status in ("ok", "cached")]
+    err_file = out / "REALY_error.txt"
+    err_file.write_text("".join(error_line(o.subject, o.errors_mm) for o in scored))
+    written = {r: [float(official_truncate(o.errors_mm[r])) for o in scored] for r in REGIONS}
+    stats = official_statistics(written) if scored else {}
+    nan = lambda x: None if x is None or not np.isfinite(x) else float(x)  # noqa: E731
+    summary = {
+        "protocol": "REALY (czh-98/REALY main.py, reproduced by facenb.benchmarks.realy)",
+        "view": view, "template": template.name, "template_obj": str(template.obj_path),
+        "n_subjects": len(scored), "n_failed": sum(o.status == "failed" for o in outcomes),
+        "statistics_from": "values as written to REALY_error.txt (truncated to 9 characters), as officially",
+        "regions": {k: {"mean": nan(s.mean), "median": nan(s.median), "std_ddof1": nan(s.std), "n": s.n}
+                    for k, s in stats.items()},
+        "printed": format_statistics(stats) if stats else [],
+        "failed": [{"subject": o.subject, "error": o.error} for o in outcomes if o.status == "failed"],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    with open(out / "summary.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["region", "mean_mm", "median_mm", "std_mm_ddof1", "n_subjects"])
+        for k, s in stats.items():
+            w.writerow([k] + ["" if nan(x) is None else f"{x:.9g}" for x in (s.mean, s.median, s.std)] + [s.n])
+    with open(out / "subjects.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["subject", "subject_id", "status"] + [f"{r}_mm" for r in REGIONS] + ["seconds", "error"])
+        for o in outcomes:
+            w.writerow([o.subject, o.subject_id, o.status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
+                                                             for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
+    return FolderResult(list(outcomes), stats, out, err_file)
