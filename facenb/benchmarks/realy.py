@@ -1449,8 +1449,8 @@ def _score_subject(pred_path: Path, settings: dict, template: RealyTemplate, mas
         sid = inputs.subject_id
         files = [pred_path, Path(settings["keypoints"]) / f"{sid}.obj"] + [
             Path(settings["regions"]) / str(sid) / f"{r}.obj" for r in REGIONS]
-        key = _subject_key(pred_path, {**settings, "inputs": [_sha(f) for f in files[1:]],
-                                       "scale": inputs.scale})
+        key = _subject_key(pred_path, {**{k: v for k, v in settings.items() if k not in ("keypoints", "regions")},
+                                       "inputs": [_sha(f) for f in files[1:]], "scale": inputs.scale})
         cache = out / "cache" / f"{subject}.json"
         if cache.is_file():
             try:

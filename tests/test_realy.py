@@ -1,0 +1,371 @@
+"""REALY scorer: conformance with the official scorer's outputs, folder mode (cache, failures), bad input, laws."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spla
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facenb import InputError
+from facenb.benchmarks import realy
+from facenb.cli import main
+
+from conftest import conformance_root, mirror_root, need
+
+# Reached on this machine class: every region of every case within 5.3e-7 mm of the official value (the
+# official values are known to 1e-7: REALY_error.txt truncates them). The scorer itself is sensitive at that
+# level (1e-10 perturbations of its linear solves move region errors by up to ~5e-7 mm), so the asserted
+# tolerance leaves headroom and stays 100x tighter than the issue's 1e-3 mm target.
+TOL_MM = 1e-5
+
+
+def _templates(data_mirror: Path) -> Path:
+    return need(data_mirror / "realy_templates", "public data mirror")
+
+
+def _within_written(value: float, written: str, tol: float = TOL_MM) -> bool:
+    """The official value lies in [w, w + 1e-7) (truncated to 9 characters)."""
+    w = float(written)
+    return w - tol <= value <= w + 1e-7 + tol
+
+
+# ------------------------------------------------------------------------------------------------ conformance
+@pytest.mark.slow
+def test_conformance_hifi3d_subject(conformance_dir, data_mirror):
+    case = conformance_dir / "realy" / "realy01_hifi3d_topology"
+    exp = json.loads((case / "expected.json").read_text())
+    tmpl = realy.load_template("HIFI3D", data_dir=_templates(data_mirror))
+    s = exp["subjects"][0]
+    inputs = realy.load_subject(case / "prediction" / f"{s['subject']}.obj", case / "REALY_HIFI3D_keypoints",
+                                case / "REALY_scan_region", case / "metrical_scale.txt", tmpl)
+    res = realy.evaluate_subject(inputs, tmpl)
+    assert res.scale == pytest.approx(8.9)
+    for r in realy.REGIONS:
+        assert _within_written(res.errors_mm[r], s["written"][r]), (r, res.errors_mm[r], s["written"][r])
+        reg = res.regions[r]
+        assert reg.distances_mm.shape == (len(reg.scan_vertices),)
+        assert reg.distances_mm.mean() == pytest.approx(res.errors_mm[r], rel=1e-12)
+        assert reg.deformed_vertices.shape == reg.scan_vertices.shape
+    stats = realy.official_statistics({r: [float(res.written[r])] for r in realy.REGIONS})
+    printed = exp["printed_statistics"]
+    for r in realy.REGIONS:
+        assert f"{stats[r].mean:.3f}" == printed[f"average_{r}"]
+        assert f"{stats[r].median:.3f}" == printed[f"median_{r}"]
+        assert np.isnan(stats[r].std) and printed[f"standard_deviation_{r}"] == "nan"
+    assert f"{stats['all'].mean:.3f}" == printed["average_all"]
+
+
+@pytest.fixture(scope="module")
+def flame_run(tmp_path_factory):
+    """The FLAME + mask case (2 subjects) through the CLI once; later tests reuse its cache."""
+    case = need(conformance_root(), "conformance cases") / "realy" / "realy02_flame_topology_mask_2subjects"
+    tdir = need(mirror_root(), "public data mirror") / "realy_templates"
+    out = tmp_path_factory.mktemp("realy_flame")
+    args = ["realy", "--keypoints", str(case / "REALY_HIFI3D_keypoints"), "--regions", str(case / "REALY_scan_region"),
+            "--scale", str(case / "metrical_scale.txt"), "--predictions", str(case / "prediction"),
+            "--template", str(tdir / "FLAME.obj"), "--template-mask", str(case / "template_mask.txt"),
+            "--out", str(out), "--no-progress", "--jobs", "2"]
+    return case, tdir, out, args
+
+
+@pytest.mark.slow
+def test_conformance_flame_mask_folder_cli(flame_run, capsys):
+    case, _, out, args = flame_run
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    exp = json.loads((case / "expected.json").read_text())
+    lines = (out / "REALY_error.txt").read_text().splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == ["3", "7"]
+    got = realy.parse_error_file(out / "REALY_error.txt")
+    rows = {r["subject"]: r for r in json.loads(out.joinpath("summary.json").read_text())["failed"]}
+    assert not rows
+    import csv
+
+    untrunc = {row["subject"]: row for row in csv.DictReader(open(out / "subjects.csv"))}
+    for s in exp["subjects"]:
+        for r in realy.REGIONS:
+            v = float(untrunc[s["subject"]][f"{r}_mm"])
+            assert _within_written(v, s["written"][r]), (s["subject"], r, v, s["written"][r])
+            assert abs(got[s["subject"]][r] - float(s["written"][r])) < TOL_MM
+    # the official printout, from the written values
+    p = exp["printed_statistics"]
+    for r in realy.REGIONS:
+        assert f"average nmse@{r} = {p['average_' + r]}" in printed
+        assert f"median nmse@{r} = {p['median_' + r]}" in printed
+        assert f"standard deviation nmse@{r} = {p['standard_deviation_' + r]}" in printed
+    assert f"average nmse@all = {p['average_all']}" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["regions"]["all"]["mean"] == pytest.approx(float(p["average_all"]), abs=5e-4)
+    assert (out / "summary.csv").read_text().startswith("region,mean_mm,median_mm,std_mm_ddof1,n_subjects")
+    v, f, e = realy.read_error_map_ply(out / "error_maps" / "3" / "nose.ply")
+    assert len(v) == len(e) and f.max() < len(v)
+    assert e.mean() == pytest.approx(float(untrunc["3"]["nose_mm"]), rel=1e-6)
+    # an interrupted run resumes: the second run reads both subjects from the cache, same file
+    before = (out / "REALY_error.txt").read_text()
+    assert main(args) == 0
+    assert "2 subjects scored (2 from cache)" in capsys.readouterr().out
+    assert (out / "REALY_error.txt").read_text() == before
+
+
+@pytest.mark.slow
+def test_failing_subject_reported_others_continue(flame_run, tmp_path, capsys):
+    case, tdir, out, args = flame_run
+    if not (out / "cache" / "3.json").is_file():
+        assert main(args) == 0
+        capsys.readouterr()
+    work = tmp_path / "case"
+    shutil.copytree(case, work)
+    # subject 7's cheek is not a mesh any more: its scoring fails, subject 3 (cached) is still written
+    (work / "REALY_scan_region" / "7" / "cheek.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
+    out2 = tmp_path / "out"
+    shutil.copytree(out / "cache", out2 / "cache")
+    a = list(args)
+    for flag, val in (("--keypoints", work / "REALY_HIFI3D_keypoints"), ("--regions", work / "REALY_scan_region"),
+                      ("--predictions", work / "prediction"), ("--out", out2), ("--scale", work / "metrical_scale.txt"),
+                      ("--template-mask", work / "template_mask.txt")):
+        a[a.index(flag) + 1] = str(val)
+    rc = main(a)  # subject 3: same file contents, so it comes from the copied cache
+    cap = capsys.readouterr()
+    assert rc == 1
+    assert "cheek.obj" in cap.err and "no triangle or quad faces" in cap.err
+    assert (out2 / "REALY_error.txt").read_text().startswith("3\t\t")
+    assert len((out2 / "REALY_error.txt").read_text().splitlines()) == 1
+    assert json.loads((out2 / "summary.json").read_text())["failed"][0]["subject"] == "7"
+    assert "1 subjects scored (1 from cache), 1 failed" in cap.out
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+@pytest.fixture
+def small_case(conformance_dir, data_mirror, tmp_path):
+    """A copy of the HIFI3D conformance folder to break in different ways (no scoring happens: the input
+    checks stop first)."""
+    src = conformance_dir / "realy" / "realy01_hifi3d_topology"
+    work = tmp_path / "case"
+    shutil.copytree(src, work)
+    tdir = _templates(data_mirror)
+    args = ["realy", "--keypoints", str(work / "REALY_HIFI3D_keypoints"), "--regions", str(work / "REALY_scan_region"),
+            "--scale", str(work / "metrical_scale.txt"), "--predictions", str(work / "prediction"),
+            "--template", str(tdir / "HIFI3D.obj"), "--out", str(tmp_path / "out"), "--no-progress"]
+    return work, tdir, args
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_vertex_count_differs(small_case, capsys):
+    work, _, args = small_case
+    pred = work / "prediction" / "1.obj"
+    lines = pred.read_text().splitlines()
+    vlines = [ln for ln in lines if ln.startswith("v ")]
+    flines = [ln for ln in lines if ln.startswith("f ")]
+    # a vertex-merging export: one vertex fewer, faces renumbered
+    n = len(vlines)
+    keep = [ln for ln in flines if str(n) not in ln.split()[1:]]
+    pred.write_text("\n".join(vlines[:-1] + keep) + "\n")
+    assert main(args) == 2
+    err = _err(capsys)
+    assert "1.obj" in err and f"{n - 1} vertices" in err and "vertex merging" in err and "process=False" in err
+
+
+def test_keypoint_file_for_another_topology(small_case, capsys):
+    _, tdir, args = small_case
+    for other in ("FLAME", "BFM09"):
+        a = args + ["--template-keypoints", str(tdir / f"{other}.txt")]
+        assert main(a) == 2
+        err = _err(capsys)
+        assert f"{other}.txt" in err and "another topology" in err and "HIFI3D.obj" in err
+
+
+def test_missing_subject(small_case, capsys):
+    work, _, args = small_case
+    shutil.copy(work / "prediction" / "1.obj", work / "prediction" / "5.obj")
+    assert main(args) == 2
+    err = _err(capsys)
+    assert "missing subject" in err and "5.obj" in err and "--skip-invalid" not in err.split("fix:")[0]
+
+
+def test_nan_vertices(small_case, capsys):
+    work, _, args = small_case
+    pred = work / "prediction" / "1.obj"
+    text = pred.read_text().replace("v ", "v nan ", 1).replace("v nan ", "v ", 0)
+    lines = text.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("v "))
+    lines[i] = "v nan 0.0 0.0"
+    pred.write_text("\n".join(lines) + "\n")
+    assert main(args) == 2
+    err = _err(capsys)
+    assert "NaN" in err and "1.obj" in err
+
+
+def test_usage_errors(small_case, capsys, tmp_path):
+    work, _, args = small_case
+    a = list(args)
+    a[a.index("--template") + 1] = "NOPE"
+    assert main(a) == 2
+    assert "template" in _err(capsys)
+    a = list(args)
+    a[a.index("--scale") + 1] = str(tmp_path / "missing.txt")
+    assert main(a) == 2
+    assert "metrical scale file not found" in _err(capsys)
+    assert main(args + ["--jobs", "0"]) == 2
+    assert "--jobs" in _err(capsys)
+
+
+def test_template_names_resolve_through_the_mirror(data_mirror, monkeypatch):
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(data_mirror))
+    for name in realy.TEMPLATE_NAMES:
+        t = realy.load_template(name.lower())
+        assert t.name == name and t.barycentric.shape == (85, 3)
+        kp = t.keypoints(realy.read_obj(t.obj_path).vertices)
+        assert np.isfinite(kp).all()
+
+
+# ------------------------------------------------------------------------------------------------ laws
+@settings(max_examples=60, deadline=None)
+@given(st.floats(min_value=1e-6, max_value=1e4, allow_nan=False))
+def test_truncation_is_official(x):
+    assert realy.official_truncate(x) == str(np.float64(x))[:9]
+    if x >= 1e-4:  # below, str() switches to scientific notation and the official truncation drops the exponent
+        assert float(realy.official_truncate(x)) <= x
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_official_fit_recovers_a_similarity(seed):
+    rng = np.random.default_rng(seed)
+    src = rng.normal(size=(7, 3)) * 3
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    s, t = rng.uniform(0.5, 20), rng.normal(size=3) * 5
+    tgt = (s * src @ q.T + t).astype(np.float32)
+    scale, rot, trans = realy._official_fit(src, tgt, True)
+    assert scale == pytest.approx(s, rel=1e-5)
+    np.testing.assert_allclose(rot, q, atol=1e-5)
+    np.testing.assert_allclose(trans, t, atol=1e-4 * (1 + np.abs(t).max()))
+
+
+def test_statistics_are_official():
+    st_ = realy.official_statistics({"nose": [1.0, 2.0, 4.0], "mouth": [1, 1, 1], "forehead": [2, 3, 4],
+                                     "cheek": [0.5, 0.5, 2.0]})
+    assert st_["nose"].mean == pytest.approx(7 / 3) and st_["nose"].median == 2.0
+    assert st_["nose"].std == pytest.approx(np.std([1, 2, 4], ddof=1))
+    assert st_["all"].mean == pytest.approx((7 / 3 + 1 + 3 + 1.0) / 4)
+    one = realy.official_statistics({r: [1.5] for r in realy.REGIONS})
+    assert np.isnan(one["nose"].std)
+
+
+def test_error_line_format():
+    line = realy.error_line("12_x", {"nose": 1.23456789012, "mouth": 0.5, "forehead": 10.123456789, "cheek": 2e-05})
+    assert line == "12_x\t\t1.2345678\t0.5\t10.123456\t2e-05\n"
+
+
+def test_process_scan_merges_and_drops_like_trimesh():
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 5, 5], [1, 0, 1e-10], [1, 1, 0]], dtype=np.float32)
+    f = np.array([[0, 1, 2], [4, 5, 2]])
+    pv, pf = realy.process_scan(v, f)
+    # vertex 3 unreferenced (dropped), vertex 4 equal to vertex 1 at 8 decimals (merged), order kept
+    np.testing.assert_array_equal(pv, v[[0, 1, 2, 5]].astype(np.float64))
+    np.testing.assert_array_equal(pf, [[0, 1, 2], [1, 3, 2]])
+
+
+def _grid(n=12, bump=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = np.meshgrid(np.linspace(-3, 3, n), np.linspace(-2, 2, n))
+    z = 5 + bump * np.exp(-(x ** 2 + y ** 2)) + 0.01 * rng.normal(size=x.shape)
+    v = np.column_stack([x.ravel(), y.ravel(), z.ravel()])
+    idx = np.arange(n * n).reshape(n, n)
+    a, b, c, d = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel(), idx[1:, :-1].ravel()
+    f = np.concatenate([np.column_stack([a, b, c]), np.column_stack([a, c, d])])
+    return v, f
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 1000))
+def test_closest_points_are_closest(seed):
+    """Every returned point is on the surface and within the trimesh tie tolerance of the exact minimum."""
+    import igl
+
+    v, f = _grid(10, bump=1.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    p = v[rng.integers(0, len(v), 200)] + rng.normal(size=(200, 3)) * 0.3
+    surf = realy.TrimeshSurface(v, f)
+    q, fid = surf.query(p)
+    d2, _, _ = igl.point_mesh_squared_distance(p, v, f)
+    got = ((p - q) ** 2).sum(1)
+    assert np.all(got <= d2 + 1e-8 + 1e-12) and np.all(got >= d2 - 1e-12)
+    # the point lies on its triangle
+    tri = v[f[fid]]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert np.allclose(np.einsum("ij,ij->i", n, q - tri[:, 0]), 0, atol=1e-9)
+    # a rigidly moved copy queried through the tree of the original gives the same points, moved
+    q_, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    t = rng.normal(size=3)
+    qm, _ = surf.query(p @ q_.T + t, v @ q_.T + t, q_, t)
+    np.testing.assert_allclose(qm, q @ q_.T + t, atol=1e-9)
+
+
+def test_keypoint_stage_closed_form_matches_sparse_solve():
+    v, f = _grid(9, bump=0.5)
+    n = len(v)
+    edges = realy._edges(f)
+    rng = np.random.default_rng(3)
+    kp = np.array([0, 8, 40, 72, 80, 44])
+    d = np.concatenate([v, np.ones((n, 1))], axis=1)
+    tgt = v[kp] + rng.normal(size=(len(kp), 3)) * 0.1
+    g = np.array([2.0, 2.0, 3.0, 2.0])
+    x = realy._keypoint_stage_solve(n, edges, 150.0, g, kp, 50.0, d, tgt).reshape(4 * n, 3)
+    c = np.zeros(n)
+    c[kp] = 2500.0
+    full = np.zeros((n, 3))
+    full[kp] = tgt
+    k = realy._BlockSystem(n, edges).matrix(150.0, g, c, d)
+    rhs = (d[:, :, None] * (c[:, None] * full)[:, None, :]).reshape(4 * n, 3)
+    ref = spla.spsolve(k.tocsc(), rhs)
+    np.testing.assert_allclose(x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+def test_nonrigid_icp_fixed_point():
+    """Deforming a scan onto its own vertices (and keypoints onto themselves) leaves it in place (up to the
+    official float32 rounding of the vertices)."""
+    v, f = _grid(10, bump=0.8)
+    kp = np.array([0, 9, 45, 90, 99])
+    res = realy.nonrigid_icp(v, f, v.copy(), kp, v[kp])
+    np.testing.assert_allclose(res.vertices, v, atol=1e-5)
+    res2 = realy.nonrigid_icp(v, f, v.copy())
+    np.testing.assert_allclose(res2.vertices, v, atol=1e-5)
+
+
+def test_ply_roundtrip(tmp_path):
+    v, f = _grid(5)
+    e = np.linspace(0, 1, len(v))
+    realy.write_error_map_ply(tmp_path / "m.ply", v, f, e)
+    v2, f2, e2 = realy.read_error_map_ply(tmp_path / "m.ply")
+    np.testing.assert_allclose(v2, v, atol=1e-5)
+    np.testing.assert_array_equal(f2, f)
+    np.testing.assert_allclose(e2, e, atol=1e-7)
+    import trimesh
+
+    m = trimesh.load(tmp_path / "m.ply", process=False)
+    assert len(m.vertices) == len(v) and len(m.faces) == len(f)
+
+
+def test_reader_splits_quads_and_skips_other_polygons(tmp_path):
+    p = tmp_path / "q.obj"
+    p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 2 2\nf 1 2 3 4\nf 1/1 2/2 5/5\nf 1 2 3 4 5\n")
+    m = realy.read_obj(p)
+    assert m.vertices.dtype == np.float32
+    np.testing.assert_array_equal(m.faces, [[0, 1, 2], [0, 2, 3], [0, 1, 4]])
+    assert m.skipped_polygons == 1
+    p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nf -3 -2 -1\n")
+    with pytest.raises(InputError, match="absolute"):
+        realy.read_obj(p)
