@@ -155,3 +155,48 @@ def facescape_rows(method: str, results_dir: str | Path) -> pd.DataFrame:
         raise InputError(f"{method} is not among the FaceScape benchmark methods", results_dir,
                          "FaceScape evaluated: " + ", ".join(sorted(frame["method"].unique())))
     return rows.reset_index(drop=True)
+
+
+def realy_recompute(paper: str, realy_dir: str | Path, predictions_dir: str | Path, template: str | Path,
+                    out_dir: str | Path, *, template_keypoints: str | Path | None = None,
+                    template_mask: str | Path | None = None, jobs: int = 1) -> dict:
+    """Tier R for a paper's REALY claims: score the method's predictions on a (licence-gated) REALY folder.
+
+    Parameters
+    ----------
+    realy_dir : path
+        Official REALY layout: ``REALY_HIFI3D_keypoints/``, ``REALY_scan_region/``, ``metrical_scale.txt``.
+    predictions_dir : path
+        ``<id>.obj`` predictions; either directly (scored as the frontal view) or in ``frontal/`` and ``side/``.
+    template : str or path
+        REALY template topology of the predictions (``HIFI3D``, ``FLAME``, ``BFM09``, ``Deep3D``, ``3DDFA_v2`` or
+        a template OBJ with ``template_keypoints``).
+
+    Returns
+    -------
+    dict claim_id -> (value, 'R', source) for every REALY claim of the paper whose view was scored:
+    region mean / median / std as the official ``get_statistic_metric`` prints them, ``all`` = mean of the
+    four region means.
+    """
+    from facenb import results as RS
+    from facenb.benchmarks import realy
+
+    root, preds = Path(realy_dir), Path(predictions_dir)
+    views = {v: preds / v for v in ("frontal", "side") if (preds / v).is_dir()} or {"frontal": preds}
+    claims = RS.seed_claims_frame([_seed(paper)])
+    claims = claims[claims.benchmark == "realy"]
+    out: dict = {}
+    for view, folder in views.items():
+        res = realy.evaluate_folder(root / "REALY_HIFI3D_keypoints", root / "REALY_scan_region",
+                                    root / "metrical_scale.txt", folder, template, Path(out_dir) / view,
+                                    template_keypoints=template_keypoints, template_mask=template_mask,
+                                    view=view, jobs=jobs, progress=False)
+        n = len([o for o in res.outcomes if o.status == "ok"])
+        for _, c in claims[claims.split == view].iterrows():
+            st = res.statistics.get(c["region"])
+            if st is None or c["statistic"] not in ("mean", "median", "std"):
+                continue
+            value = float(getattr(st, c["statistic"]))
+            if value == value:  # not NaN
+                out[c["id"]] = (value, "R", f"facenb.benchmarks.realy on {folder} ({n} subjects, {view} view)")
+    return out

@@ -35,3 +35,23 @@ def test_other_paper_without_data(tmp_path, monkeypatch):
     text = _run(tmp_path, {"paper": "MICA", "demo_seed": 3})
     assert "MICA: 5 claims" in text
     assert "facenb data fetch james_scan" in text
+
+
+def test_licensed_realy_folder_gives_tier_r(tmp_path, conformance_dir, data_mirror, monkeypatch):
+    """A REALY-layout folder (the official-output conformance case stands in for the licensed data) turns the
+    paper's REALY claims into tier R, with the values the official scorer wrote for that folder."""
+    import json
+
+    import pandas as pd
+
+    case = conformance_dir / "realy" / "realy01_hifi3d_topology"
+    monkeypatch.setenv("FACENB_REPORT_DIR", str(tmp_path))
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(data_mirror))
+    text = _run(tmp_path, {"paper": "PRNet", "realy_dir": str(case), "realy_predictions_dir": str(case / "prediction"),
+                           "realy_template": "HIFI3D"})
+    assert "REALY recomputed for 5 claims of PRNet" in text
+    led = pd.read_csv(tmp_path / "ledger_PRNet.csv").set_index("claim_id")
+    assert led.loc["prnet-realy-frontal-nose-mean", "tier"] == "R"
+    subject = json.loads((case / "expected.json").read_text())["subjects"][0]
+    assert abs(led.loc["prnet-realy-frontal-nose-mean", "reproduced"] - subject["nose_mm"]) < 1e-6
+    assert led.loc["prnet-realy-frontal-all-mean", "tier"] == "R"
