@@ -1229,9 +1229,33 @@ def region_error(alignment: GlobalAlignment, faces: np.ndarray, masked_faces: np
                         np.asarray(pv, dtype=np.float64), q, rigid.iterations, nr.steps)
 
 
-def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate,
-                     regions: Sequence[str] = REGIONS) -> SubjectResult:
+#: context of the subject being scored by forked region workers (set by the parent just before forking)
+_FORK_CONTEXT: dict = {}
+#: regions, largest first (scheduling order for parallel workers)
+_REGION_COST_ORDER = ("forehead", "cheek", "nose", "mouth")
+
+
+def _region_task(region: str) -> RegionResult:
+    c = _FORK_CONTEXT
+    return region_error(c["alignment"], c["faces"], c["masked"], c["surface"], c["masked_surface"],
+                        c["inputs"].regions[region], c["inputs"].gt_keypoints, c["template"], region,
+                        c["inputs"].scale)
+
+
+def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate, regions: Sequence[str] = REGIONS,
+                     jobs: int = 1) -> SubjectResult:
     """The official REALY protocol for one subject (all steps of the module docstring).
+
+    Parameters
+    ----------
+    inputs : SubjectInputs
+        From :func:`load_subject`.
+    template : RealyTemplate
+    regions : sequence of str
+        Regions to score (default all four).
+    jobs : int
+        Worker processes for the regions (they are independent after the global alignment); ``1`` runs them in
+        this process. Needs the ``fork`` start method (Linux, macOS with fork); otherwise runs serially.
 
     Returns
     -------
@@ -1255,12 +1279,25 @@ def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate,
     alignment = global_alignment(pred.vertices, inputs.gt_keypoints, template)
     surface = TrimeshSurface(alignment.vertices, faces)
     masked_surface = surface if inputs.mask is None else TrimeshSurface(alignment.vertices, masked)
-    out = {}
-    for r in REGIONS:
-        if r in regions:
+    todo = [r for r in _REGION_COST_ORDER if r in regions]
+    out: dict[str, RegionResult] = {}
+    import multiprocessing as mp
+
+    if jobs > 1 and len(todo) > 1 and "fork" in mp.get_all_start_methods():
+        _FORK_CONTEXT.update(alignment=alignment, faces=faces, masked=masked, surface=surface,
+                             masked_surface=masked_surface, inputs=inputs, template=template)
+        try:
+            with mp.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+                for res in pool.imap_unordered(_region_task, todo, chunksize=1):
+                    out[res.region] = res
+        finally:
+            _FORK_CONTEXT.clear()
+    else:
+        for r in todo:
             out[r] = region_error(alignment, faces, masked, surface, masked_surface, inputs.regions[r],
                                   inputs.gt_keypoints, template, r, inputs.scale)
-    return SubjectResult(inputs.subject, inputs.subject_id, inputs.scale, out, alignment, faces, masked,
+    ordered = {r: out[r] for r in REGIONS if r in out}
+    return SubjectResult(inputs.subject, inputs.subject_id, inputs.scale, ordered, alignment, faces, masked,
                          time.perf_counter() - t0)
 
 
@@ -1440,7 +1477,7 @@ def _subject_key(pred: Path, settings: dict) -> str:
 
 
 def _score_subject(pred_path: Path, settings: dict, template: RealyTemplate, mask: np.ndarray | None,
-                   scales: np.ndarray, out: Path, save_meshes: bool) -> SubjectOutcome:
+                   scales: np.ndarray, out: Path, save_meshes: bool, region_jobs: int = 1) -> SubjectOutcome:
     subject = pred_path.stem
     sid = -1
     t0 = time.perf_counter()
@@ -1460,7 +1497,7 @@ def _score_subject(pred_path: Path, settings: dict, template: RealyTemplate, mas
                                           float(c.get("seconds", 0.0)))
             except (ValueError, KeyError, TypeError):
                 pass
-        res = evaluate_subject(inputs, template)
+        res = evaluate_subject(inputs, template, jobs=region_jobs)
         mdir = out / "error_maps" / subject
         mdir.mkdir(parents=True, exist_ok=True)
         for r, rr in res.regions.items():
@@ -1570,8 +1607,8 @@ def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_fi
     bar = _progress(len(todo), progress)
     try:
         if jobs <= 1 or len(todo) <= 1:
-            for p in todo:
-                o = _score_subject(p, settings, tmpl, mask, scales, out, save_meshes)
+            for p in todo:  # one subject with --jobs > 1: its regions run in parallel
+                o = _score_subject(p, settings, tmpl, mask, scales, out, save_meshes, region_jobs=jobs)
                 outcomes[p.stem] = o
                 bar.update(1)
                 if o.status == "failed" and log:
