@@ -1262,6 +1262,25 @@ def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate, regions: Se
     SubjectResult
         Region errors in mm (untruncated and as written), aligned / deformed geometry for plots.
     """
+    with _single_threaded_blas():
+        return _evaluate_subject(inputs, template, regions, jobs)
+
+
+def _single_threaded_blas():
+    """BLAS limited to one thread: the protocol's dense operations are small, and idle OpenBLAS threads spinning
+    next to SuperLU (or next to the other region worker) cost more CPU than they save."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # threadpoolctl missing or no BLAS found: run as is
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _evaluate_subject(inputs: SubjectInputs, template: RealyTemplate, regions: Sequence[str],
+                      jobs: int) -> SubjectResult:
     t0 = time.perf_counter()
     _check_prediction(inputs.prediction, template, inputs.prediction_path)
     bad = [r for r in regions if r not in REGIONS]
