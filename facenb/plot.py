@@ -611,3 +611,99 @@ def nme_by_yaw_bars(table: Mapping[str, Sequence[float]], *, title: str = "",
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+# =============================================================================================================
+# REALY (notebooks/11_realy.ipynb): a mesh with named points on it, and a row of per-region error maps.
+# The per-region heatmaps themselves are mesh_error_image / mesh_error_figure above.
+# =============================================================================================================
+def mesh_points_image(vertices: np.ndarray, faces: np.ndarray, points: Sequence[np.ndarray] | np.ndarray, *,
+                      labels: Sequence[str] | None = None, colours: Sequence[str] | None = None, title: str = "",
+                      view: str = "front", annotate: Sequence[int] | None = None, ax=None):
+    """A grey mesh (painter's algorithm, as :func:`mesh_error_image`) with one or more point sets drawn on top.
+
+    Parameters
+    ----------
+    vertices : (n, 3) float
+    faces : (m, 3) int
+    points : (k, 3) array or sequence of such arrays
+        E.g. the 85 REALY keypoints of a prediction and of the ground truth.
+    labels, colours : sequence of str, optional
+        One per point set (legend entries / matplotlib colours).
+    view : "front" (along -z) or "side" (along -x)
+    annotate : sequence of int, optional
+        Indices of the first point set to number on the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    sets = [np.asarray(points, dtype=np.float64)] if np.ndim(points) == 2 else [np.asarray(p, np.float64)
+                                                                                for p in points]
+    a, b, depth = (0, 1, 2) if view == "front" else (2, 1, 0)
+    sign = 1.0 if view == "front" else -1.0
+    order = np.argsort(sign * v[f][:, :, depth].mean(axis=1))
+    polys = v[f[order]][:, :, [a, b]]
+    if view == "side":
+        polys = polys.copy()
+        polys[:, :, 0] *= -1
+    if ax is None:
+        fig = Figure(figsize=(5.2, 5.6))
+        ax = fig.add_subplot(111)
+    else:
+        fig = ax.figure
+    shade = 0.55 + 0.35 * np.abs(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0],
+                                          v[f[order]][:, 2] - v[f[order]][:, 0]))[:, depth] / np.maximum(
+        np.linalg.norm(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0], v[f[order]][:, 2] - v[f[order]][:, 0]),
+                       axis=1), 1e-300)
+    ax.add_collection(PolyCollection(polys, facecolors=np.repeat(shade[:, None], 3, axis=1), edgecolors="none"))
+    colours = list(colours) if colours else ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"]
+    for k, p in enumerate(sets):
+        x = p[:, a] * (-1 if view == "side" else 1)
+        ax.scatter(x, p[:, b], s=10, color=colours[k % len(colours)], zorder=3,
+                   label=None if labels is None else labels[k])
+    if annotate is not None:
+        p = sets[0]
+        for i in annotate:
+            ax.annotate(str(i), (p[i, a] * (-1 if view == "side" else 1), p[i, b]), fontsize=6, zorder=4,
+                        xytext=(2, 2), textcoords="offset points")
+    ax.set_xlim(polys[:, :, 0].min(), polys[:, :, 0].max())
+    ax.set_ylim(polys[:, :, 1].min(), polys[:, :, 1].max())
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title)
+    if labels is not None:
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return fig
+
+
+def region_error_images(regions: Mapping[str, tuple], *, cmax: float | None = None, unit: str = "mm",
+                        title: str = ""):
+    """One row of static per-vertex error maps, e.g. REALY's nose / mouth / forehead / cheek.
+
+    Parameters
+    ----------
+    regions : mapping name -> (vertices (n, 3), faces (m, 3), errors (n,))
+    cmax : float, optional
+        Common upper end of the colour scale (default: the 99th percentile over all regions).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    allv = np.concatenate([np.asarray(e, dtype=np.float64) for _, _, e in regions.values()])
+    top = float(np.nanpercentile(allv, 99)) if cmax is None else float(cmax)
+    fig = Figure(figsize=(3.4 * len(regions), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(regions)))
+    for ax, (name, (v, f, e)) in zip(axes, regions.items()):
+        mesh_error_image(v, f, e, title=f"{name}: mean {np.mean(e):.3f} {unit}", cmax=top, unit=unit, ax=ax)
+    if title:
+        fig.suptitle(title)
+    return fig

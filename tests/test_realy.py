@@ -369,3 +369,52 @@ def test_reader_splits_quads_and_skips_other_polygons(tmp_path):
     p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nf -3 -2 -1\n")
     with pytest.raises(InputError, match="absolute"):
         realy.read_obj(p)
+
+
+# ------------------------------------------------------------------------------------------------ notebook
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "11_realy.ipynb"
+
+
+def _run_notebook(tmp_path, params):
+    import nbformat
+    import papermill as pm
+
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3", cwd=str(tmp_path),
+                        progress_bar=False)
+    nb = nbformat.read(out, as_version=4)
+    texts, pngs = [], 0
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            assert o.get("output_type") != "error", o
+            if o.get("output_type") == "stream":
+                texts.append(o.get("text", ""))
+            elif "data" in o:
+                pngs += "image/png" in o["data"]
+                texts.append(o["data"].get("text/plain", ""))
+    return "\n".join(texts), pngs
+
+
+@pytest.mark.slow
+def test_notebook_on_conformance_case(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(need(mirror_root(), "public data mirror")))
+    monkeypatch.setenv("FACENB_CONFORMANCE", str(need(conformance_root(), "conformance cases")))
+    text, pngs = _run_notebook(tmp_path, {"interactive": False})
+    assert "subject 1: prediction 20481 vertices (HIFI3D topology)" in text
+    assert "max distance to the official values:" in text and "(target 1e-3 mm)" in text
+    dist = float(text.split("max distance to the official values:")[1].split("mm")[0])
+    assert dist < TOL_MM
+    assert "average nmse@all = 1.382" in text  # the official printout of the case
+    assert "consistency-checked" in text and "quoted with source" in text
+    assert pngs >= 3  # keypoints, global alignment, region heatmaps
+
+
+@pytest.mark.slow
+def test_notebook_without_data(tmp_path, monkeypatch):
+    monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "cache"))
+    text, _ = _run_notebook(tmp_path, {"templates_dir": str(tmp_path / "none")})
+    assert "facenb data fetch realy_templates" in text
+    assert "set FACENB_CONFORMANCE" in text
+    assert "set realy_dir and predictions_dir" in text

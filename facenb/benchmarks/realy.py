@@ -1700,3 +1700,19 @@ def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, tem
             w.writerow([o.subject, o.subject_id, o.status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
                                                              for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
     return FolderResult(list(outcomes), stats, out, err_file)
+
+
+def alignment_distances(result: SubjectResult, region: str) -> tuple[np.ndarray, np.ndarray]:
+    """Distances (mm) from a region's processed scan vertices to the (masked) prediction surface after the global
+    alignment and after the region's rigid ICP -- the "before / after" of step 3 (for plots and tables).
+
+    Returns
+    -------
+    before, after : (n,) float64
+    """
+    reg = result.regions[region]
+    surf = TrimeshSurface(result.alignment.vertices, result.masked_faces)
+    q0, _ = surf.query(reg.scan_vertices)
+    q1, _ = TrimeshSurface(reg.aligned_vertices, result.masked_faces).query(reg.scan_vertices)
+    return (np.linalg.norm(q0 - reg.scan_vertices, axis=1) * result.scale,
+            np.linalg.norm(q1 - reg.scan_vertices, axis=1) * result.scale)
