@@ -55,14 +55,13 @@ import concurrent.futures as cf
 import csv
 import hashlib
 import json
-import math
 import os
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -841,7 +840,7 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float = 1e-12
 
 def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
                           kp_w: float, d: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Exact minimiser of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage), ``X (n, 4, 3)``.
+    """Exact minimiser ``X (n, 4, 3)`` of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage).
 
     With ``r_k = w² (d_k^T X_k - p_k)`` the normal equations read ``α² g_a² L X^(a) = -Σ_k e_k d_ka r_k``; a
     particular solution comes from the grounded scalar Laplacian (one vertex per connected component fixed),
@@ -971,7 +970,8 @@ def nonrigid_icp(scan_vertices: np.ndarray, scan_faces: np.ndarray, targets: np.
                 x = xb.reshape(4 * n, 3)
             else:
                 c = w * w + kw * kw
-                rhs = (d[:, :, None] * ((w * w)[:, None] * nn + (kw * kw)[:, None] * full)[:, None, :]).reshape(4 * n, 3)
+                target = (w * w)[:, None] * nn + (kw * kw)[:, None] * full
+                rhs = (d[:, :, None] * target[:, None, :]).reshape(4 * n, 3)
                 k = system.matrix(alpha, g, c, d)
                 x_new = None
                 if lu is not None:
