@@ -144,6 +144,18 @@ def locate_dataset(name: str, given: str | None = None) -> Path | None:
     return None
 
 
+def work_dir(name: str) -> Path:
+    """Folder for a notebook's outputs: ``$FACENB_REPORT_DIR/name`` during a report, else a fresh temporary
+    folder (never inside ``notebooks/``)."""
+    import os
+    import tempfile
+
+    base = os.environ.get("FACENB_REPORT_DIR")
+    path = Path(base) / name if base else Path(tempfile.mkdtemp(prefix=f"facenb_{name}_"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def facescape_rows(method: str, results_dir: str | Path) -> pd.DataFrame:
     """The method's rows of the FaceScape tables recomputed from the published per-image errors (tier P):
     one row per dataset, grouping, metric and bin (official ``show.py`` binning), with the done rate."""
