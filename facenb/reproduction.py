@@ -203,7 +203,7 @@ def realy_recompute(paper: str, realy_dir: str | Path, predictions_dir: str | Pa
                                     root / "metrical_scale.txt", folder, template, Path(out_dir) / view,
                                     template_keypoints=template_keypoints, template_mask=template_mask,
                                     view=view, jobs=jobs, progress=False)
-        n = len([o for o in res.outcomes if o.status == "ok"])
+        n = len([o for o in res.outcomes if o.status in ("ok", "cached")])
         for _, c in claims[claims.split == view].iterrows():
             st = res.statistics.get(c["region"])
             if st is None or c["statistic"] not in ("mean", "median", "std"):
