@@ -13,8 +13,8 @@
 
 A failing notebook is marked failed with its error (its partial HTML is still written); the others still run.
 A run is skipped when nothing it depends on changed since its last successful run: the notebook file, its
-parameters, the facenb sources, ``seeds/`` and ``data/reported/``, and which datasets are available
-(``reports/.state.json``).
+parameters, the facenb sources, ``seeds/`` and ``data/reported/``, which datasets are available and whether
+the conformance cases are (``reports/.state.json``).
 """
 from __future__ import annotations
 
@@ -124,8 +124,9 @@ def _environment_key(root: Path) -> str:
     except Exception:  # the data registry is optional for the report
         pass
     mirror = os.environ.get("FACENB_DATA_MIRROR", "")
-    mirror_ok = bool(mirror) and Path(mirror).is_dir()
-    return json.dumps({"available": avail, "mirror": mirror_ok})
+    conformance = os.environ.get("FACENB_CONFORMANCE", "")
+    return json.dumps({"available": avail, "mirror": bool(mirror) and Path(mirror).is_dir(),
+                       "conformance": bool(conformance) and Path(conformance).is_dir()})
 
 
 def _title(nb_path: Path) -> str:
