@@ -3,31 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from _notebooks import run_notebook
 from conftest import conformance_root, mirror_root, need
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "12_aflw2000.ipynb"
 
 
 def _run(tmp_path, name, params):
-    import papermill as pm
-
-    out = tmp_path / name
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3", cwd=str(tmp_path),
-                        progress_bar=False)
-    nb = nbformat.read(out, as_version=4)
-    texts, pngs = [], 0
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            assert o.get("output_type") != "error", o
-            if o.get("output_type") == "stream":
-                texts.append(o.get("text", ""))
-            elif "data" in o:
-                pngs += "image/png" in o["data"]
-                texts.append(o["data"].get("text/plain", ""))
-    return "\n".join(texts), pngs
+    return run_notebook(NOTEBOOK, tmp_path / name, params)
 
 
 @pytest.mark.slow

@@ -2,22 +2,16 @@
 import os
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from _notebooks import run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 NB = REPO / "notebooks" / "20_paper_reproduction.ipynb"
 
 
 def _run(tmp_path, params):
-    import papermill as pm
-
-    out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(NB), str(out), parameters=params, kernel_name="python3", cwd=str(NB.parent),
-                        progress_bar=False)
-    nb = nbformat.read(str(out), as_version=4)
-    return "\n".join(o.get("text", "") if o.get("output_type") == "stream" else str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return run_notebook(NB, tmp_path / "out.ipynb", params, cwd=NB.parent)[0]
 
 
 def test_default_paper(tmp_path, data_mirror, monkeypatch):

@@ -376,23 +376,9 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "11_realy.ipynb"
 
 
 def _run_notebook(tmp_path, params):
-    import nbformat
-    import papermill as pm
+    from _notebooks import run_notebook
 
-    out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name="python3", cwd=str(tmp_path),
-                        progress_bar=False)
-    nb = nbformat.read(out, as_version=4)
-    texts, pngs = [], 0
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            assert o.get("output_type") != "error", o
-            if o.get("output_type") == "stream":
-                texts.append(o.get("text", ""))
-            elif "data" in o:
-                pngs += "image/png" in o["data"]
-                texts.append(o["data"].get("text/plain", ""))
-    return "\n".join(texts), pngs
+    return run_notebook(NOTEBOOK, tmp_path / "out.ipynb", params)
 
 
 @pytest.mark.slow
