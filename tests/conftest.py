@@ -14,6 +14,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests are deterministic (the brief: deterministic seeds): hypothesis derives its examples from the test.
+settings.register_profile("facenb", derandomize=True, deadline=None)
+settings.load_profile("facenb")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -310,8 +310,14 @@ def test_closest_points_are_closest(seed):
     # a rigidly moved copy queried through the tree of the original gives the same points, moved
     q_, _ = np.linalg.qr(rng.normal(size=(3, 3)))
     t = rng.normal(size=3)
-    qm, _ = surf.query(p @ q_.T + t, v @ q_.T + t, q_, t)
-    np.testing.assert_allclose(qm, q @ q_.T + t, atol=1e-9)
+    qm, fm = surf.query(p @ q_.T + t, v @ q_.T + t, q_, t)
+    pm = p @ q_.T + t
+    np.testing.assert_allclose(np.linalg.norm(pm - qm, axis=1), np.sqrt(got), atol=1e-7)
+    # same points, except at near-ties (squared distances within trimesh's 1e-8), where rounding of the moved
+    # copy may pick the other triangle (seen: seed 636, a 3e-5 mm shift between two equally close triangles)
+    same = fm == fid
+    np.testing.assert_allclose(qm[same], (q @ q_.T + t)[same], atol=1e-9)
+    assert (~same).sum() <= 2
 
 
 def test_keypoint_stage_closed_form_matches_sparse_solve():
