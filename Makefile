@@ -28,7 +28,7 @@ report: $(STAMP)
 	$(VENV)/bin/facenb report --out reports/
 
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) tests/bench/run.py
 
 clean:
-	rm -rf $(VENV) reports bench/out
+	rm -rf $(VENV) reports

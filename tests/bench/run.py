@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from facenb.benchmarks import now  # noqa: E402
@@ -122,7 +122,7 @@ def main() -> int:
     sv, sf, slm, pv, pf, plm = _generated_pair(7, None, 5, None, seed=3)
     _bench_now("generated 164k-vertex scan (~32k cropped) vs 10k-vertex prediction", sv, slm, pv, pf, plm,
                official=OFFICIAL_NOW_SECONDS)
-    for extra in sorted((REPO / "bench").glob("bench_*.py")):
+    for extra in sorted(Path(__file__).parent.glob("bench_*.py")):
         sys.stdout.flush()
         subprocess.run([sys.executable, str(extra)], check=False)
     return 0
