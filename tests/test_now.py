@@ -246,3 +246,25 @@ def test_cli_usage_errors(capsys):
     _assert_one_line(rc, err, "--scan-landmarks")
     rc, err = _cli(["now", "--predictions", "x"], capsys)
     _assert_one_line(rc, err, "--out")
+
+
+def test_dataset_ply_and_npy_predictions(conformance_dir, tmp_path):
+    """The official loader takes .ply when there is no .obj and prefers .npy landmarks (kept in their dtype)."""
+    import trimesh
+
+    from facenb.io import load_mesh
+
+    d = _copy_challenge(conformance_dir, tmp_path)
+    img = d / "predictions/SUBJ_B_james/multiview_expressions/IMG_0003"
+    mesh = load_mesh(img.with_suffix(".obj"))
+    trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).export(img.with_suffix(".ply"))
+    img.with_suffix(".obj").unlink()
+    lm = np.loadtxt(img.with_suffix(".txt"))
+    np.save(img.with_suffix(".npy"), lm[None].astype(np.float64))  # (1, 7, 3), float64
+    res = now.evaluate_dataset(d, d / "predictions", tmp_path / "o", challenge="multiview_expressions",
+                               progress=False)
+    chosen = res.outcomes[0].image
+    assert chosen.pred_mesh.suffix == ".ply" and chosen.pred_landmarks.suffix == ".npy"
+    expected = np.load(d / "expected_distances_02.npy")
+    # float64 landmarks change the Procrustes start slightly; the refined result stays within 1e-4 mm
+    np.testing.assert_allclose(res.distances()[0], expected, atol=1e-4)
