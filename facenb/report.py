@@ -165,6 +165,12 @@ def _execute(run: Run, out_dir: Path, kernel: str) -> tuple[str, str]:
     import papermill as pm
 
     out_nb = out_dir / f"{run.name}.ipynb"
+    # The kernel process inherits our stderr; its log lines (e.g. ipykernel's transport warning) go to
+    # reports/<name>.kernel.log instead of interleaving with the progress lines.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = open(out_dir / f"{run.name}.kernel.log", "wb")
+    os.dup2(log.fileno(), 2)
     try:
         pm.execute_notebook(str(run.notebook), str(out_nb), parameters=run.parameters, kernel_name=kernel,
                             cwd=str(run.notebook.parent), progress_bar=False, log_output=False)
@@ -173,6 +179,11 @@ def _execute(run: Run, out_dir: Path, kernel: str) -> tuple[str, str]:
         status, error = "failed", f"{exc.ename}: {exc.evalue}".strip().splitlines()[0][:500]
     except Exception as exc:  # kernel death, bad parameters, ...
         status, error = "failed", f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        log.close()
     if out_nb.exists():
         try:
             _to_html(out_nb, out_dir / f"{run.name}.html")
