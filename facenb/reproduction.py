@@ -75,9 +75,33 @@ def peer_views(paper: str, highlight: list[str] | None = None) -> list[PeerView]
         elif bench == "realy":
             fig = P.realy_heatmap(lb.table, highlight=hl, title=f"REALY {split} view: mean error per region (mm)")
         else:
-            fig = P.aflw_pose_bins(lb.table, highlight=hl, title=f"AFLW2000-3D ({split} annotation): NME by yaw bin")
+            table = lb.table
+            extra = tddfa_v2_sample_row(annotations=split)
+            if extra is not None:
+                table = pd.concat([table, extra])
+                note += "; plus 3DDFA_V2 mb05 recomputed by facenb from the pixels of the 16 public sample images"
+            fig = P.aflw_pose_bins(table, highlight=hl, title=f"AFLW2000-3D ({split} annotation): NME by yaw bin")
+            lb = lb._replace(table=table)
         views.append(PeerView(bench, split, fig, lb.table, note))
     return views
+
+
+def tddfa_v2_sample_row(annotations: str = "original") -> pd.DataFrame | None:
+    """3DDFA_V2 (mb05) run by facenb on the 16 public AFLW2000-3D sample images, scored with the official NME:
+    one row ``0-30, 30-60, 60-90, balanced`` (percent) labelled with the image counts, or None without the data
+    (``aflw2000_3d``, ``aflw2000_3d_samples``, ``tddfa_v2``). 16 images cannot confirm a 2000-image mean."""
+    from facenb.benchmarks import aflw2000 as A
+    from facenb.methods import tddfa_v2 as T
+
+    dirs = [locate_dataset(n) for n in ("aflw2000_3d", "aflw2000_3d_samples", "tddfa_v2")]
+    if any(d is None for d in dirs):
+        return None
+    gt = A.load_ground_truth(dirs[0])
+    run = T.run_aflw2000_samples(dirs[1], gt, T.TDDFAv2.load(dirs[2]),
+                                 annotations="reannotated" if annotations == "reannotated" else "original")
+    r = run.result
+    label = f"3DDFA-V2 mb05, facenb, 16 images ({'/'.join(str(n) for n in r.bin_count)} per bin)"
+    return pd.DataFrame([[*r.bin_mean, r.mean]], index=[label], columns=["0-30", "30-60", "60-90", "balanced"])
 
 
 def crop_submesh(vertices: np.ndarray, faces: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

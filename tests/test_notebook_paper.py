@@ -20,6 +20,7 @@ def test_default_paper(tmp_path, data_mirror, monkeypatch):
     text = _run(tmp_path, {})
     assert "PRNet: 28 claims" in text
     assert "NoW error of the synthetic prediction" in text
+    assert "3DDFA_V2 mb05 recomputed by facenb from the pixels of the 16 public sample images" in text
     assert (tmp_path / "ledger_PRNet.csv").exists()
 
 
