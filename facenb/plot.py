@@ -41,6 +41,17 @@ def _ordered(methods: Sequence[str], highlight: Sequence[str]) -> list[str]:
     return [m for m in methods if m not in highlight] + [m for m in methods if m in highlight]
 
 
+def _figure_axes(ax, figsize: tuple[float, float], constrained: bool = True):
+    """``(figure, axes)``: the given axes and its figure, or a new matplotlib Figure (not registered with pyplot,
+    so a notebook shows it once) with one axes of ``figsize``."""
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained" if constrained else None)
+    return fig, fig.subplots()
+
+
 def _bin_series(frame, method_col: str, bin_col: str, value_col: str):
     bins = list(dict.fromkeys(frame[bin_col].tolist()))
     methods = list(dict.fromkeys(frame[method_col].tolist()))
@@ -97,15 +108,9 @@ def bin_curves_matplotlib(frame, *, highlight: Sequence[str] = ("PRNet", "MGCNet
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     bins, methods, series = _bin_series(frame, method_col, bin_col, value_col)
     st = _styles(methods, highlight)
-    if ax is None:
-        fig = Figure(figsize=(7.5, 4.5), layout="constrained")  # not registered with pyplot: no duplicate display
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, (7.5, 4.5))
     x = np.arange(len(bins))
     for m in _ordered(methods, highlight):
         s = st[m]
@@ -207,15 +212,9 @@ def cumulative_error_curves_matplotlib(errors: Mapping[str, np.ndarray], *,
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     methods = list(errors)
     st = _styles(methods, highlight)
-    if ax is None:
-        fig = Figure(figsize=(7.5, 4.5), layout="constrained")  # not registered with pyplot: no duplicate display
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, (7.5, 4.5))
     for m in _ordered(methods, highlight):
         x, y = cumulative_curve(errors[m], higher_is_better)
         s = st[m]
@@ -460,10 +459,10 @@ def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray
 
     Returns the matplotlib Figure.
     """
-    from matplotlib.collections import PolyCollection
-    from matplotlib.figure import Figure
+    import matplotlib
     import matplotlib.cm as cm
     import matplotlib.colors as mcolors
+    from matplotlib.collections import PolyCollection
 
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -477,14 +476,8 @@ def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray
     polys = v[f[order]][:, :, [a, b]]
     top = float(np.nanpercentile(e, 99)) if cmax is None else float(cmax)
     norm = mcolors.Normalize(vmin=0.0, vmax=top)
-    import matplotlib
-
     colours = matplotlib.colormaps[cmap](norm(e[f[order]].mean(axis=1)))
-    if ax is None:
-        fig = Figure(figsize=(5.2, 5.6))
-        ax = fig.add_subplot(111)
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, (5.2, 5.6), constrained=False)
     ax.add_collection(PolyCollection(polys, facecolors=colours, edgecolors="none"))
     ax.set_xlim(polys[:, :, 0].min(), polys[:, :, 0].max())
     ax.set_ylim(polys[:, :, 1].min(), polys[:, :, 1].max())
@@ -532,14 +525,8 @@ def landmarks_on_image(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | Non
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
-    if ax is None:
-        h, w = image.shape[:2]
-        fig = Figure(figsize=(4.0, 4.0 * h / w), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    h, w = image.shape[:2]
+    fig, ax = _figure_axes(ax, (4.0, 4.0 * h / w))
     ax.imshow(image[..., ::-1] if bgr else image)
     if gt is not None:
         _draw_68(ax, np.asarray(gt), "#2ca02c", gt_label, 2.5)
@@ -587,14 +574,8 @@ def nme_by_yaw_bars(table: Mapping[str, Sequence[float]], *, title: str = "",
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
     names = list(table)
-    if ax is None:
-        fig = Figure(figsize=(8.0, 4.0), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, (8.0, 4.0))
     width = 0.8 / max(1, len(names))
     x = np.arange(len(bins), dtype=np.float64)
     for k, name in enumerate(names):
@@ -639,8 +620,6 @@ def mesh_points_image(vertices: np.ndarray, faces: np.ndarray, points: Sequence[
     matplotlib.figure.Figure
     """
     from matplotlib.collections import PolyCollection
-    from matplotlib.figure import Figure
-
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     sets = [np.asarray(points, dtype=np.float64)] if np.ndim(points) == 2 else [np.asarray(p, np.float64)
@@ -652,11 +631,7 @@ def mesh_points_image(vertices: np.ndarray, faces: np.ndarray, points: Sequence[
     if view == "side":
         polys = polys.copy()
         polys[:, :, 0] *= -1
-    if ax is None:
-        fig = Figure(figsize=(5.2, 5.6))
-        ax = fig.add_subplot(111)
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, (5.2, 5.6), constrained=False)
     shade = 0.55 + 0.35 * np.abs(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0],
                                           v[f[order]][:, 2] - v[f[order]][:, 0]))[:, depth] / np.maximum(
         np.linalg.norm(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0], v[f[order]][:, 2] - v[f[order]][:, 0]),

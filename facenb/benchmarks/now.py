@@ -38,16 +38,17 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from facenb.align import Similarity, procrustes, refine_scan_to_mesh, similarity_matrix
 from facenb.distance import SurfaceQuery, degenerate_faces
 from facenb.errors import InputError
-from facenb.io import Mesh, check_finite, load_landmarks, load_mesh
+from facenb.io import check_finite, load_landmarks, load_mesh
+from facenb.landmarks import outer_eye_distance
 
 __all__ = [
     "LANDMARK_NAMES",
@@ -230,12 +231,8 @@ def load_now_landmarks(path: str | Path) -> np.ndarray:
     return load_landmarks(p, n=7, dim=3).astype(np.float32)
 
 
-def _eye_distance(landmarks: np.ndarray) -> float:
-    return float(np.linalg.norm(np.asarray(landmarks, dtype=np.float64)[0] - np.asarray(landmarks, np.float64)[3]))
-
-
 def _check_scan_units(scan_landmarks: np.ndarray, where: str | None) -> None:
-    eye = _eye_distance(scan_landmarks)
+    eye = outer_eye_distance(scan_landmarks)
     lo, hi = _PLAUSIBLE_EYE_MM
     if not lo <= eye <= hi:
         raise InputError(
@@ -244,7 +241,7 @@ def _check_scan_units(scan_landmarks: np.ndarray, where: str | None) -> None:
 
 
 def _check_metric_units(pred_landmarks: np.ndarray, unit: str | None, where: str | None) -> str:
-    eye = _eye_distance(pred_landmarks)
+    eye = outer_eye_distance(pred_landmarks)
     lo, hi = _PLAUSIBLE_EYE_MM
     if unit is None:
         guess = next((u for u, k in (("mm", 1.0), ("cm", 10.0), ("m", 1000.0)) if lo <= eye * k <= hi), None)
@@ -390,10 +387,7 @@ def evaluate_files(
     pred_mesh = load_mesh(pred)
     pred_lm = load_now_landmarks(pred_landmarks)
     kwargs.setdefault("where", str(pred))
-    try:
-        _check_scan_units(scan_lm, str(scan_landmarks))
-    except InputError:
-        raise
+    _check_scan_units(scan_lm, str(scan_landmarks))
     return evaluate(scan_mesh.vertices, scan_lm, pred_mesh.vertices, pred_mesh.faces, pred_lm,
                     check_units=False, **kwargs)
 
