@@ -79,6 +79,30 @@ PUBLIC = {
         "A realistic dense prediction topology (PRNet output) for tests and demos.",
         "MIT (PRNet repository)",
     ),
+    "aflw2000_3d_2dasl40": (
+        "40 real AFLW2000-3D test images with their official .mat annotations, and three methods' released "
+        "predictions on exactly these images as the 2DASL repository publishes them: PRNet's 68 3D landmarks "
+        "(image pixels), 3DDFA's and 2DASL's dense BFM reconstructions (vertex (3, 53215), image pixels), and "
+        "keypoints.txt, the 68 BFM landmark indices as 204 flattened xyz offsets that 2DASL's evaluation uses.",
+        "Scoring real released predictions of a seed method (PRNet) and two peers with the AFLW2000-3D NME "
+        "protocol on 40 images (a public subset of the 2000, not a confirmation of a 2000-image mean).",
+        "MIT (2DASL repository); images and annotations from AFLW / AFLW2000-3D, research use",
+    ),
+    "stirling_fg2018": (
+        "The 147 ground-truth landmark files of the Stirling/ESRC scans used by the FG2018 dense 3D face "
+        "reconstruction challenge (annotations/{F,M}_3D_N/*.lnd: 7 lines 'id x y z' in mm) and the picture of "
+        "the evaluated face area.",
+        "The FG2018 (Stirling/ESRC HQ and LQ) protocol's landmark input, given a licensed copy of the scans "
+        "(facenb stirling).",
+        "MIT (fg2018-competition repository); annotations of the licence-gated Stirling/ESRC scans",
+    ),
+    "florence_micc_landmarks": (
+        "Manually labelled iBUG-68 landmarks (menpo LJSON) of the MICC Florence frontal scans "
+        "(MICC_landmarks/subject_NN/Model/frontal{1,2}/obj/*.ljson, 53 subjects) and landmark_ids.pkl.",
+        "Landmark-based cropping, interocular normalisation and alignment for the Florence (MICC) protocols, "
+        "given a licensed copy of the scans (facenb florence).",
+        "GPL-3.0 (GANFit repository); landmarks of the licence-gated MICC Florence scans, research use",
+    ),
 }
 
 # ------------------------------------------------------------------------------- licence-gated datasets
