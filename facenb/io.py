@@ -11,7 +11,9 @@ Meshes
       ``i/t/n`` indices, 1-based or negative (relative); polygons are triangulated as a fan from their first
       vertex, so a quad ``a b c d`` becomes ``(a, b, c), (a, c, d)`` -- the split the REALY and NoW
       official readers use.
-    * PLY (ASCII or binary), through trimesh without any processing (no merging, no reordering).
+    * PLY (ASCII or binary little/big endian), read by facenb itself without any processing (no merging,
+      no reordering); the header's element counts must match the body. Polygons are fan-split by default;
+      ``ply_polygons='first-triangle'`` keeps the first three indices of each face, as psbody-mesh does.
 Landmarks
     * MeshLab PickedPoints ``.pp`` (XML ``<point x= y= z= name= />``), in file order.
     * whitespace/comma separated ``.txt`` / ``.csv`` (one landmark per row).
@@ -117,7 +119,206 @@ def _parse_obj(text: str, path: Path) -> Mesh:
     return Mesh(vertices, faces)
 
 
-def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = True) -> Mesh:
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2", "ushort": "u2",
+    "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4", "float": "f4", "float32": "f4",
+    "double": "f8", "float64": "f8",
+}
+PLY_POLYGONS = ("fan", "first-triangle")
+
+
+class _PlyElement(NamedTuple):
+    name: str
+    count: int
+    props: list  # (name, dtype) for scalars, (name, count_dtype, item_dtype) for lists
+
+
+def _ply_header(data: bytes, p: Path) -> tuple[str, list[_PlyElement], int]:
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise InputError("not a PLY file (no 'ply' ... 'end_header' header)", p, "re-export the mesh as PLY or OBJ")
+    body = data.index(b"\n", end) + 1 if b"\n" in data[end:] else len(data)
+    fmt, elements = None, []
+    for raw in data[:end].decode("latin-1").splitlines()[1:]:
+        tok = raw.split()
+        if not tok or tok[0] in ("comment", "obj_info"):
+            continue
+        try:
+            if tok[0] == "format":
+                fmt = tok[1]
+            elif tok[0] == "element":
+                elements.append(_PlyElement(tok[1], int(tok[2]), []))
+            elif tok[0] == "property" and tok[1] == "list":
+                elements[-1].props.append((tok[4], _PLY_TYPES[tok[2]], _PLY_TYPES[tok[3]]))
+            elif tok[0] == "property":
+                elements[-1].props.append((tok[2], _PLY_TYPES[tok[1]]))
+            else:
+                raise ValueError(raw)
+        except (IndexError, KeyError, ValueError):
+            raise InputError(f"cannot read PLY header line {raw.strip()!r}", p, "re-export the mesh") from None
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise InputError(f"unknown PLY format {fmt!r}", p, "re-export the mesh as ascii or binary PLY")
+    return fmt, elements, body
+
+
+def _ply_short(p: Path, el: _PlyElement, got: int) -> InputError:
+    return InputError(f"PLY header declares {el.count} {el.name} elements but the file holds only {got}", p,
+                      "the file is truncated or its header is wrong: re-export the mesh")
+
+
+def _parse_ply(data: bytes, p: Path, polygons: str) -> Mesh:
+    fmt, elements, pos = _ply_header(data, p)
+    vertices, polys = None, None
+    if fmt == "ascii":
+        lines = [ln for ln in data[pos:].decode("latin-1").splitlines() if ln.strip()]
+        need = sum(el.count for el in elements)
+        if len(lines) != need:
+            counts = ", ".join(f"{el.count} {el.name}" for el in elements)
+            raise InputError(f"PLY header declares {counts} elements ({need} lines) but the body has {len(lines)}",
+                             p, "the file is truncated or its header counts are wrong: re-export the mesh")
+        at = 0
+        for el in elements:
+            rows = lines[at:at + el.count]
+            at += el.count
+            try:
+                fast = _ply_ascii_fast(rows, el)
+                if fast is not None:
+                    if el.name == "vertex":
+                        vertices = _ply_xyz(el, [list(fast.T)], p, columns=True)
+                    elif el.name == "face":
+                        polys = fast[:, 1:]
+                    continue
+                vals = [_ply_ascii_row(r.split(), el.props) for r in rows]
+            except (ValueError, IndexError):
+                raise InputError(f"a PLY {el.name} line does not match the header", p, "re-export the mesh") \
+                    from None
+            if el.name == "vertex":
+                vertices = _ply_xyz(el, [v for v in vals], p)
+            elif el.name == "face":
+                polys = [next(v for v in row if isinstance(v, list)) if any(isinstance(v, list) for v in row)
+                         else None for row in vals]
+    else:
+        order = "<" if fmt == "binary_little_endian" else ">"
+        for el in elements:
+            if all(len(pr) == 2 for pr in el.props):
+                dt = np.dtype([(f"f{i}", order + pr[1]) for i, pr in enumerate(el.props)])
+                have = (len(data) - pos) // dt.itemsize if dt.itemsize else el.count
+                if have < el.count:
+                    raise _ply_short(p, el, have)
+                arr = np.frombuffer(data, dtype=dt, count=el.count, offset=pos)
+                pos += el.count * dt.itemsize
+                if el.name == "vertex":
+                    vertices = _ply_xyz(el, [[arr[f"f{i}"] for i in range(len(el.props))]], p, columns=True)
+            elif len(el.props) == 1 and _ply_binary_uniform(data, pos, el, order) is not None:
+                arr = _ply_binary_uniform(data, pos, el, order)
+                pos += arr.nbytes
+                if el.name == "face":
+                    polys = arr["i"]
+            else:
+                rows = []
+                for k in range(el.count):
+                    row = []
+                    for pr in el.props:
+                        if len(pr) == 2:
+                            size = np.dtype(pr[1]).itemsize
+                            if pos + size > len(data):
+                                raise _ply_short(p, el, k)
+                            row.append(np.frombuffer(data, order + pr[1], 1, pos)[0])
+                            pos += size
+                        else:
+                            csize = np.dtype(pr[1]).itemsize
+                            if pos + csize > len(data):
+                                raise _ply_short(p, el, k)
+                            n = int(np.frombuffer(data, order + pr[1], 1, pos)[0])
+                            pos += csize
+                            isize = np.dtype(pr[2]).itemsize
+                            if pos + n * isize > len(data):
+                                raise _ply_short(p, el, k)
+                            row.append(np.frombuffer(data, order + pr[2], n, pos).tolist())
+                            pos += n * isize
+                    rows.append(row)
+                if el.name == "face":
+                    polys = [next((v for v in row if isinstance(v, list)), None) for row in rows]
+                elif el.name == "vertex":
+                    vertices = _ply_xyz(el, rows, p)
+    if vertices is None or len(vertices) == 0:
+        raise InputError("mesh has no vertices (no PLY 'vertex' element)", p, "check that this is the mesh you meant")
+    tris: list = []
+    if polys is not None and isinstance(polys, np.ndarray):
+        if polys.shape[1] < 3:
+            raise InputError("a PLY face has fewer than 3 vertex indices", p, "repair or re-export the mesh")
+        if polygons == "first-triangle" or polys.shape[1] == 3:
+            return Mesh(vertices, np.asarray(polys[:, :3], dtype=np.int64))
+        polys = polys.tolist()
+    for poly in polys if polys is not None else []:
+        if poly is None or len(poly) < 3:
+            raise InputError("a PLY face has fewer than 3 vertex indices", p, "repair or re-export the mesh")
+        poly = [int(i) for i in poly]
+        if polygons == "first-triangle":
+            tris.append(poly[:3])
+        else:
+            tris.extend((poly[0], poly[k], poly[k + 1]) for k in range(1, len(poly) - 1))
+    return Mesh(vertices, np.array(tris, dtype=np.int64).reshape(-1, 3))
+
+
+def _ply_ascii_fast(rows: list, el: _PlyElement) -> np.ndarray | None:
+    """All rows of an all-scalar element, or of a single-list element with equal list lengths, as one array."""
+    if not rows or not (all(len(pr) == 2 for pr in el.props) or len(el.props) == 1):
+        return None
+    try:
+        arr = np.array([r.split() for r in rows], dtype=np.float64 if len(el.props[0]) == 2 else np.int64)
+    except ValueError:  # ragged rows or non-numbers: the slow path says which
+        return None
+    if arr.ndim != 2:
+        return None
+    if len(el.props[0]) == 2:
+        return arr if arr.shape[1] == len(el.props) else None
+    return arr if (arr[:, 0] == arr.shape[1] - 1).all() else None
+
+
+def _ply_binary_uniform(data: bytes, pos: int, el: _PlyElement, order: str) -> np.ndarray | None:
+    """A single-list element whose lists all have the first list's length, read at once (else None)."""
+    _, cdt, idt = el.props[0]
+    csize = np.dtype(cdt).itemsize
+    if el.count == 0 or pos + csize > len(data):
+        return None
+    n = int(np.frombuffer(data, order + cdt, 1, pos)[0])
+    dt = np.dtype([("n", order + cdt), ("i", order + idt, (n,))])
+    if pos + el.count * dt.itemsize > len(data):
+        return None
+    arr = np.frombuffer(data, dt, el.count, pos)
+    return arr if (arr["n"] == n).all() else None
+
+
+def _ply_ascii_row(tok: list, props: list) -> list:
+    out, i = [], 0
+    for pr in props:
+        if len(pr) == 2:
+            out.append(float(tok[i]))
+            i += 1
+        else:
+            n = int(tok[i])
+            out.append([int(t) for t in tok[i + 1:i + 1 + n]])
+            if len(out[-1]) != n:
+                raise ValueError("short list")
+            i += 1 + n
+    if i != len(tok):
+        raise ValueError("extra values")
+    return out
+
+
+def _ply_xyz(el: _PlyElement, rows, p: Path, columns: bool = False) -> np.ndarray:
+    names = [pr[0] for pr in el.props]
+    if not {"x", "y", "z"} <= set(names):
+        raise InputError("PLY vertices have no x, y, z properties", p, "re-export the mesh with vertex positions")
+    idx = [names.index(c) for c in "xyz"]
+    if columns:
+        return np.stack([np.asarray(rows[0][i], dtype=np.float64) for i in idx], axis=1).reshape(-1, 3)
+    return np.array([[row[i] for i in idx] for row in rows], dtype=np.float64).reshape(-1, 3)
+
+
+def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = True,
+              ply_polygons: str = "fan") -> Mesh:
     """Load a triangle mesh from OBJ or PLY.
 
     Parameters
@@ -128,6 +329,11 @@ def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = Tru
         Raise if the file has no faces (a point cloud cannot be a prediction surface).
     check : bool
         Validate: finite vertices, face indices in range.
+    ply_polygons : {'fan', 'first-triangle'}
+        How a PLY face with more than 3 indices becomes triangles: ``'fan'`` splits ``a b c d`` into
+        ``(a, b, c), (a, c, d)``; ``'first-triangle'`` keeps ``(a, b, c)`` only -- what psbody-mesh's PLY
+        reader (``plyutils.c`` ``face_cb``: value indices 0-2 only), and hence the official NoW scorer, does.
+        OBJ polygons are always fan-split (psbody's OBJ reader does that too).
 
     Returns
     -------
@@ -137,32 +343,27 @@ def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = Tru
     Raises
     ------
     InputError
-        Missing/unreadable/empty file, NaN or Inf vertices, out-of-range face indices.
+        Missing/unreadable/empty file, NaN or Inf vertices, out-of-range face indices, a PLY whose header
+        counts do not match its body.
     """
     p = _existing(path, "mesh")
     suffix = p.suffix.lower()
+    if ply_polygons not in PLY_POLYGONS:
+        raise ValueError(f"ply_polygons must be one of {PLY_POLYGONS}")
     if suffix == ".obj":
-        try:
-            text = p.read_text(errors="strict")
-        except UnicodeDecodeError:
-            raise InputError("OBJ file is not text", p, "re-export it as an ASCII OBJ") from None
-        mesh = _parse_obj(text, p)
+        data = p.read_bytes()
+        if b"\x00" in data:
+            raise InputError("OBJ file is not text (it holds NUL bytes)", p, "re-export it as an ASCII OBJ")
+        # Latin-1 maps every byte: a non-UTF-8 byte in a comment or a group name is harmless, and one inside a
+        # 'v' or 'f' line still fails the number parsing below.
+        mesh = _parse_obj(data.decode("latin-1"), p)
     elif suffix == ".ply":
-        import trimesh
-
-        try:
-            tm = trimesh.load(p, process=False, force="mesh")
-        except Exception as exc:  # trimesh raises many types for corrupt files
-            raise InputError(f"cannot read PLY ({type(exc).__name__}: {exc})", p, "re-export the mesh") from None
-        vertices = np.asarray(getattr(tm, "vertices", np.zeros((0, 3))), dtype=np.float64)
-        faces = np.asarray(getattr(tm, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
-        if len(vertices) == 0:
-            raise InputError("mesh has no vertices", p, "check that this is the mesh you meant")
-        mesh = Mesh(vertices, faces)
+        mesh = _parse_ply(p.read_bytes(), p, ply_polygons)
     else:
         raise InputError(f"unsupported mesh format {suffix!r}", p, "use .obj or .ply")
     if require_faces and len(mesh.faces) == 0:
-        raise InputError("mesh has no faces ('f' lines): a point cloud is not a surface", p,
+        raise InputError("mesh has no faces" + (" ('f' lines)" if suffix == ".obj" else "") +
+                         ": a point cloud is not a surface", p,
                          "save the mesh with its triangles")
     if check:
         check_finite(mesh.vertices, p)

@@ -103,3 +103,59 @@ def test_landmark_count_and_shape_errors(tmp_path):
     (tmp_path / "bad.pp").write_text("<PickedPoints><point x='1'/>")
     with pytest.raises(InputError, match="PickedPoints"):
         load_landmarks(tmp_path / "bad.pp")
+
+
+_PLY_HEAD = ("ply\nformat ascii 1.0\nelement vertex {nv}\nproperty float x\nproperty float y\nproperty float z\n"
+             "element face {nf}\nproperty list uchar int vertex_indices\nend_header\n")
+
+
+def test_ply_header_count_exceeding_the_body_is_refused(tmp_path):
+    p = tmp_path / "short.ply"
+    p.write_text(_PLY_HEAD.format(nv=5, nf=1) + "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n")
+    with pytest.raises(InputError, match="declares 5 vertex, 1 face elements"):
+        load_mesh(p)
+    # binary, truncated in the face block
+    import struct
+
+    head = _PLY_HEAD.format(nv=3, nf=2).replace("ascii", "binary_little_endian").encode()
+    body = struct.pack("<9f", 0, 0, 0, 1, 0, 0, 0, 1, 0) + struct.pack("<B3i", 3, 0, 1, 2)
+    (tmp_path / "trunc.ply").write_bytes(head + body)
+    with pytest.raises(InputError, match="declares 2 face elements but the file holds only 1"):
+        load_mesh(tmp_path / "trunc.ply")
+
+
+def test_ply_point_cloud_says_no_faces(tmp_path):
+    p = tmp_path / "cloud.ply"
+    p.write_text(_PLY_HEAD.format(nv=3, nf=0) + "0 0 0\n1 0 0\n0 1 0\n")
+    with pytest.raises(InputError, match="no faces: a point cloud"):
+        load_mesh(p)
+    assert len(load_mesh(p, require_faces=False).vertices) == 3
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "binary_little_endian", "binary_big_endian"])
+def test_ply_quads_fan_or_first_triangle(tmp_path, encoding):
+    import struct
+
+    v = [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (2, 0, 0)]
+    faces = [(0, 1, 2, 3), (1, 4, 2)]
+    head = _PLY_HEAD.format(nv=5, nf=2).replace("ascii", encoding)
+    if encoding == "ascii":
+        data = (head + "".join(f"{x} {y} {z}\n" for x, y, z in v)
+                + "".join(f"{len(f)} " + " ".join(map(str, f)) + "\n" for f in faces)).encode()
+    else:
+        o = "<" if "little" in encoding else ">"
+        data = head.encode() + b"".join(struct.pack(o + "3f", *xyz) for xyz in v) + b"".join(
+            struct.pack(o + "B" + "i" * len(f), len(f), *f) for f in faces)
+    (tmp_path / "q.ply").write_bytes(data)
+    fan = load_mesh(tmp_path / "q.ply")
+    np.testing.assert_array_equal(fan.faces, [[0, 1, 2], [0, 2, 3], [1, 4, 2]])
+    first = load_mesh(tmp_path / "q.ply", ply_polygons="first-triangle")
+    np.testing.assert_array_equal(first.faces, [[0, 1, 2], [1, 4, 2]])
+    np.testing.assert_array_equal(first.vertices, np.array(v, dtype=np.float64))
+
+
+def test_obj_with_a_latin1_comment_is_read(tmp_path):
+    p = tmp_path / "latin1.obj"
+    p.write_bytes(b"# exported by Jos\xe9's tool\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    m = load_mesh(p)
+    assert m.faces.tolist() == [[0, 1, 2]]
