@@ -49,7 +49,7 @@ def _run_aflw2000(args: argparse.Namespace) -> int:
 
     from facenb.benchmarks import aflw2000
 
-    r = aflw2000.evaluate(args.pred, args.gt_dir, annotations=args.annotations, error=args.error,
+    r = aflw2000.evaluate(args.gt_dir, args.pred, annotations=args.annotations, error=args.error,
                           normalization=args.normalization, coords=args.coords, arithmetic=args.arithmetic)
     opts = ", ".join(f"{k}={v}" for k, v in r.options.items())
     print(f"AFLW2000-3D NME (%), {opts}")

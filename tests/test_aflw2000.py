@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import json
 import math
 import platform
@@ -40,7 +41,7 @@ def test_conformance_numpy1_bit_exact(conformance_dir, gt, annotations):
         exp = json.loads((case / "expected.json").read_text())
         pred_path = case / "pred_pts68.npy"
         before = np.load(pred_path)
-        r = A.evaluate(pred_path, gt, annotations=annotations)
+        r = A.evaluate(gt, pred_path, annotations=annotations)
         # per image: the official float32 list, to 1e-9 (in fact bit for bit)
         expected = np.load(case / per_image_file)
         assert r.per_image.dtype == np.float32 and r.per_image.shape == (2000,)
@@ -63,7 +64,7 @@ def test_conformance_numpy2_variant(conformance_dir, gt, annotations):
     key, per_image_file = CASE_KEYS[annotations]
     for case in _cases(conformance_dir):
         e2 = json.loads((case / "expected.json").read_text())["numpy2_variant"][key]
-        r = A.evaluate(case / "pred_pts68.npy", gt, annotations=annotations, arithmetic="numpy2")
+        r = A.evaluate(gt, case / "pred_pts68.npy", annotations=annotations, arithmetic="numpy2")
         got = [*r.bin_mean, r.mean, r.std]
         want = [e2["mean_nme_0_30"], e2["mean_nme_30_60"], e2["mean_nme_60_90"], e2["balanced_mean"],
                 e2["balanced_std"]]
@@ -80,7 +81,7 @@ def test_conformance_quirk_second_call(conformance_dir, gt):
     for case in _cases(conformance_dir):
         exp = json.loads((case / "expected.json").read_text())
         once = A.crop_to_image(np.load(case / "pred_pts68.npy"), gt.roi_box)  # what the first call leaves behind
-        r = A.evaluate(once, gt, annotations="reannotated")  # the second call converts again
+        r = A.evaluate(gt, once, annotations="reannotated", check_frame=False)  # the second call converts again
         assert abs(r.mean_all_images - exp["quirk_second_call_on_mutated_array_mean_nme_percent"]) <= 1e-9
 
 
@@ -89,7 +90,7 @@ def test_plain_square_differs_from_official(conformance_dir, gt, monkeypatch):
     case = _cases(conformance_dir)[0]
     expected = np.load(case / "expected_nme_ori.npy")
     monkeypatch.setattr(A, "powf_square", lambda x: x * x)
-    r = A.evaluate(case / "pred_pts68.npy", gt)
+    r = A.evaluate(gt, case / "pred_pts68.npy")
     n = int((r.per_image != expected).sum())
     assert 0 < n < 20
 
@@ -192,7 +193,7 @@ def test_constant_offset_image_coords(sgt, normalization, arithmetic):
     """prediction = GT + (3, -4) px -> every landmark is 5 px off -> NME = 5 / L exactly (up to rounding)."""
     gt2 = sgt.pts68[:, :2].astype(np.float64)
     pred = gt2 + np.array([3.0, -4.0])[None, :, None]
-    r = A.evaluate(pred, sgt, coords="image", normalization=normalization, arithmetic=arithmetic)
+    r = A.evaluate(sgt, pred, coords="image", normalization=normalization, arithmetic=arithmetic)
     w, h = _box(sgt.pts68)
     if normalization == "bbox":
         L = np.sqrt(w * h)
@@ -217,15 +218,15 @@ def test_crop_coords_offset(sgt):
     g = sgt.pts68[:, :2].astype(np.float64)
     crop = (g - roi[:, None, :2].transpose(0, 2, 1)) / scale[:, None, None]
     pred = crop + np.array([0.6, 0.8])[None, :, None]  # 1 crop pixel off
-    r = A.evaluate(pred, sgt, coords="crop", arithmetic="float64")
+    r = A.evaluate(sgt, pred, coords="crop", arithmetic="float64")
     w, h = _box(sgt.pts68)
     np.testing.assert_allclose(r.per_image, scale / np.sqrt(w * h), rtol=1e-9)
-    r32 = A.evaluate(pred.astype(np.float32), sgt)  # official float32 path: the same to float32 rounding
+    r32 = A.evaluate(sgt, pred.astype(np.float32))  # official float32 path: the same to float32 rounding
     np.testing.assert_allclose(r32.per_image, scale / np.sqrt(w * h), rtol=2e-4)
     # 3D in crop coordinates: z is scaled by the mean roi scale; a constant z offset (in crop units) cancels
     z = sgt.pts68[:, 2].astype(np.float64) / scale[:, None] + 7.0
     pred3 = np.concatenate([pred, z[:, None, :]], axis=1)
-    r3 = A.evaluate(pred3, sgt, coords="crop", error="3d", arithmetic="float64")
+    r3 = A.evaluate(sgt, pred3, coords="crop", error="3d", arithmetic="float64")
     np.testing.assert_allclose(r3.per_image, scale / np.sqrt(w * h), rtol=1e-9)
 
 
@@ -237,18 +238,18 @@ def test_3d_error(sgt):
     pred[:, 1] -= 4.0
     pred[:, 2] += 1000.0 + np.where(np.arange(68) % 2 == 0, 12.0, -12.0)[None, :]
     w, h = _box(sgt.pts68)
-    r2 = A.evaluate(pred, sgt, coords="image", arithmetic="float64")
-    r3 = A.evaluate(pred, sgt, coords="image", error="3d", arithmetic="float64")
+    r2 = A.evaluate(sgt, pred, coords="image", arithmetic="float64")
+    r3 = A.evaluate(sgt, pred, coords="image", error="3d", arithmetic="float64")
     np.testing.assert_allclose(r2.per_image, 5.0 / np.sqrt(w * h), rtol=1e-12)
     np.testing.assert_allclose(r3.per_image, 13.0 / np.sqrt(w * h), rtol=1e-12)
-    r3_32 = A.evaluate(pred.astype(np.float32), sgt, coords="image", error="3d")
+    r3_32 = A.evaluate(sgt, pred.astype(np.float32), coords="image", error="3d")
     np.testing.assert_allclose(r3_32.per_image, 13.0 / np.sqrt(w * h), rtol=1e-4)
 
 
 def test_reannotated_uses_other_gt(sgt):
     g = sgt.pts68[:, :2].astype(np.float64)
-    r_ori = A.evaluate(g, sgt, coords="image", arithmetic="float64")
-    r_re = A.evaluate(g, sgt, coords="image", annotations="reannotated", arithmetic="float64")
+    r_ori = A.evaluate(sgt, g, coords="image", arithmetic="float64")
+    r_re = A.evaluate(sgt, g, coords="image", annotations="reannotated", arithmetic="float64")
     assert np.all(r_ori.per_image == 0) and r_ori.mean == 0
     w, h = _box(sgt.pts68_reannotated)
     d = np.linalg.norm(sgt.pts68_reannotated.astype(np.float64) - g, axis=1).mean(axis=1)  # ~ sqrt(0.5) px
@@ -260,33 +261,33 @@ def test_layouts_dtypes_and_no_mutation(sgt):
     rng = np.random.default_rng(1)
     pred = (sgt.pts68[:, :2] + rng.normal(size=(2000, 2, 68)).astype(np.float32) * 3).astype(np.float32)
     pred3 = np.concatenate([pred, sgt.pts68[:, 2:]], axis=1)
-    ref = A.evaluate(pred, sgt, coords="image")
+    ref = A.evaluate(sgt, pred, coords="image")
     for variant in (pred.transpose(0, 2, 1), pred3, pred3.transpose(0, 2, 1)):
         keep = variant.copy()
-        r = A.evaluate(variant, sgt, coords="image")
+        r = A.evaluate(sgt, variant, coords="image")
         np.testing.assert_array_equal(r.per_image, ref.per_image)
         np.testing.assert_array_equal(variant, keep)
-    r64 = A.evaluate(pred.astype(np.float64), sgt, coords="image")
+    r64 = A.evaluate(sgt, pred.astype(np.float64), coords="image")
     np.testing.assert_allclose(r64.per_image, ref.per_image, rtol=1e-6)
-    rint = A.evaluate(np.round(pred).astype(np.int32), sgt, coords="image")  # integers are accepted as float64
+    rint = A.evaluate(sgt, np.round(pred).astype(np.int32), coords="image")  # integers are accepted as float64
     assert rint.per_image.shape == (2000,)
 
 
 def test_indices_subset(sgt):
     g = sgt.pts68[:, :2].astype(np.float64) + 2.0
-    full = A.evaluate(g, sgt, coords="image", arithmetic="float64")
+    full = A.evaluate(sgt, g, coords="image", arithmetic="float64")
     idx = np.array([0, 1, 2, 1500, 1700, 1900])
-    sub = A.evaluate(g[idx], sgt, coords="image", arithmetic="float64", indices=idx)
+    sub = A.evaluate(sgt, g[idx], coords="image", arithmetic="float64", indices=idx)
     np.testing.assert_array_equal(sub.per_image, full.per_image[idx])
     assert sub.bin_count == (1, 2, 3)  # yaw 30 -> bin 0; -60 and row 1500 -> bin 1; 60.5, rows 1700, 1900 -> bin 2
-    one_bin = A.evaluate(g[:1], sgt, coords="image", indices=[0])
+    one_bin = A.evaluate(sgt, g[:1], coords="image", indices=[0])
     assert one_bin.bin_count == (1, 0, 0) and math.isnan(one_bin.mean) and math.isnan(one_bin.nme_30_60)
     assert one_bin.as_dict()["nme_mean"] is None
 
 
 def test_compare_options_table(sgt):
     g = sgt.pts68.astype(np.float64) + 1.0
-    df = A.compare_options(g, sgt)
+    df = A.compare_options(sgt, g, options=A.AFLW2000Options(coords="image"))
     assert list(df["variant"]) == ["official", "annotations=reannotated", "normalization=interocular",
                                    "normalization=diagonal", "error=3d", "arithmetic=numpy2", "arithmetic=float64"]
     # bbox < interocular distance? no: diagonal > sqrt(wh) always, so its NME is smaller
@@ -299,7 +300,7 @@ def test_compare_options_table(sgt):
                                    (2, 2000, 68)])
 def test_bad_shapes(sgt, shape):
     with pytest.raises(InputError) as e:
-        A.evaluate(np.zeros(shape, np.float32), sgt)
+        A.evaluate(sgt, np.zeros(shape, np.float32))
     assert "\n" not in str(e.value) and "fix:" in str(e.value)
 
 
@@ -307,30 +308,30 @@ def test_nan_and_dtype_and_options(sgt, tmp_path):
     p = np.zeros((2000, 2, 68), np.float32)
     p[17, 1, 3] = np.nan
     with pytest.raises(InputError, match="NaN or Inf.*image 17"):
-        A.evaluate(p, sgt)
+        A.evaluate(sgt, p)
     with pytest.raises(InputError, match="real numbers"):
-        A.evaluate(np.zeros((2000, 2, 68), complex), sgt)
+        A.evaluate(sgt, np.zeros((2000, 2, 68), complex))
     with pytest.raises(InputError, match="real numbers"):
-        A.evaluate(np.full((2000, 2, 68), "a"), sgt)
+        A.evaluate(sgt, np.full((2000, 2, 68), "a"))
     ok = np.zeros((2000, 2, 68), np.float32)
     with pytest.raises(InputError, match="annotations='ori'"):
-        A.evaluate(ok, sgt, annotations="ori")
+        A.evaluate(sgt, ok, annotations="ori")
     with pytest.raises(InputError, match="needs predictions with z"):
-        A.evaluate(ok, sgt, error="3d")
+        A.evaluate(sgt, ok, error="3d")
     with pytest.raises(InputError, match="only the original annotation"):
-        A.evaluate(np.zeros((2000, 3, 68)), sgt, error="3d", annotations="reannotated")
+        A.evaluate(sgt, np.zeros((2000, 3, 68)), error="3d", annotations="reannotated")
     with pytest.raises(InputError, match="distinct rows"):
-        A.evaluate(ok[:2], sgt, indices=[3, 3])
+        A.evaluate(sgt, ok[:2], indices=[3, 3])
     with pytest.raises(InputError, match="2 images"):
-        A.evaluate(ok[:2], sgt, indices=[1, 2, 3])
+        A.evaluate(sgt, ok[:2], indices=[1, 2, 3])
     with pytest.raises(InputError, match="not found"):
-        A.evaluate(tmp_path / "missing.npy", sgt)
+        A.evaluate(sgt, tmp_path / "missing.npy")
     (tmp_path / "p.txt").write_text("1 2 3")
     with pytest.raises(InputError, match=r"\.npy"):
-        A.evaluate(tmp_path / "p.txt", sgt)
+        A.evaluate(sgt, tmp_path / "p.txt")
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
     with pytest.raises(InputError, match="cannot read"):
-        A.evaluate(tmp_path / "bad.npy", sgt)
+        A.evaluate(sgt, tmp_path / "bad.npy")
 
 
 def test_bad_ground_truth(tmp_path, monkeypatch):
@@ -414,3 +415,53 @@ def test_cli_conformance(conformance_dir, data_mirror, tmp_path):
     e = json.loads((case / "expected.json").read_text())["reannotated"]
     assert abs(d["nme_mean"] - e["balanced_mean"]) <= 1e-9 and abs(d["nme_std"] - e["balanced_std"]) <= 1e-9
     assert [d["n_0_30"], d["n_30_60"], d["n_60_90"]] == e["n_per_bin"]
+
+
+# ------------------------------------------------------------ argument order, options, result API, frame check
+def test_options_and_argument_order(sgt):
+    g = sgt.pts68.astype(np.float64) + np.float64(0.75)
+    opts = A.AFLW2000Options(coords="image", arithmetic="float64")
+    assert A.OFFICIAL.is_official and not opts.is_official
+    new = A.evaluate(sgt, g, opts)
+    legacy = A.evaluate(g, sgt, coords="image", arithmetic="float64")  # the earlier order still works
+    np.testing.assert_array_equal(new.per_image, legacy.per_image)
+    assert A.evaluate(sgt, g, A.OFFICIAL, coords="image", arithmetic="float64").mean == new.mean
+    with pytest.raises(InputError, match="annotations='ori'"):
+        A.AFLW2000Options(annotations="ori")
+    with pytest.raises(InputError, match="unknown option"):
+        A.evaluate(sgt, g, opts, coord="image")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.coords = "crop"
+
+
+def test_result_summary_printed_frame(sgt):
+    g = sgt.pts68.astype(np.float64) + np.float64(0.75)
+    r = A.evaluate(sgt, g, A.AFLW2000Options(coords="image", arithmetic="float64"))
+    s = r.summary()
+    assert all(not isinstance(v, (list, dict)) for v in s.values())
+    assert s["nme_median"] == pytest.approx(np.median(r.per_image) * 100)
+    assert s["n_0_30"] + s["n_30_60"] + s["n_60_90"] == s["n_images"] == 2000
+    df = r.to_frame()
+    assert len(df) == 2000 and list(df.columns) == ["image_index", "yaw", "bin", "nme"]
+    assert df.groupby("bin")["nme"].mean()["30-60"] == pytest.approx(r.bin_mean[1])
+    assert len(r.printed()) == 4
+
+
+def test_crop_coordinates_declared_as_image_are_refused(sgt):
+    """Issue 10 item 7: crop-pixel predictions passed with coords='image' gave 154.9 % silently."""
+    g = sgt.pts68.astype(np.float64)
+    roi = sgt.roi_box.astype(np.float64)
+    crop = g.copy()  # the exact inverse of the crop -> image mapping
+    crop[:, 0] = (g[:, 0] - roi[:, [0]]) * A.CROP_SIZE / (roi[:, [2]] - roi[:, [0]])
+    crop[:, 1] = (g[:, 1] - roi[:, [1]]) * A.CROP_SIZE / (roi[:, [3]] - roi[:, [1]])
+    assert A.evaluate(sgt, crop, A.AFLW2000Options(arithmetic="float64")).mean < 1e-6  # right frame: fine
+    with pytest.raises(InputError, match="look like 120x120 crop pixels") as e:
+        A.evaluate(sgt, crop, coords="image")
+    assert "coords='crop'" in str(e.value)
+    with pytest.raises(InputError, match="look like image pixels"):
+        A.evaluate(sgt, g)  # image pixels declared as crop (the official default)
+    shuffled = g[np.random.default_rng(0).permutation(2000)]
+    with pytest.raises(InputError, match="neither frame fits"):
+        A.evaluate(sgt, shuffled, coords="image")
+    # off by design: the number is computed anyway
+    assert A.evaluate(sgt, crop, coords="image", check_frame=False).mean > 50

@@ -100,7 +100,10 @@ __all__ = [
     "COORDS",
     "ARITHMETICS",
     "GroundTruth",
+    "AFLW2000Options",
+    "OFFICIAL",
     "NMEResult",
+    "check_coords",
     "default_gt_dir",
     "load_ground_truth",
     "load_predictions",
@@ -134,6 +137,50 @@ NORMALIZATIONS = ("bbox", "interocular", "diagonal")
 COORDS = ("crop", "image")
 ARITHMETICS = ("numpy1", "numpy2", "float64")
 _OUTER_EYE_CORNERS = (36, 45)  # 0-based iBUG-68 indices of the outer eye corners
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InputError(f"{name}={value!r} is not one of {', '.join(allowed)}", None, f"pass {name}={allowed[0]!r}")
+
+
+@dataclass(frozen=True)
+class AFLW2000Options:
+    """How the NME is computed; the defaults (:data:`OFFICIAL`) are ``benchmark_aflw2000.py`` (see the table above).
+
+    Attributes
+    ----------
+    annotations : {'original', 'reannotated'}
+    error : {'2d', '3d'}
+    normalization : {'bbox', 'interocular', 'diagonal'}
+    coords : {'crop', 'image'}
+        Frame of the predictions. Whatever is chosen, :func:`evaluate` checks that the predictions lie on the
+        faces in that frame (:func:`check_coords`) and says which frame they look like when they do not.
+    arithmetic : {'numpy1', 'numpy2', 'float64'}
+    """
+
+    annotations: str = "original"
+    error: str = "2d"
+    normalization: str = "bbox"
+    coords: str = "crop"
+    arithmetic: str = "numpy1"
+
+    def __post_init__(self):
+        for name, allowed in (("annotations", ANNOTATIONS), ("error", ERRORS), ("normalization", NORMALIZATIONS),
+                              ("coords", COORDS), ("arithmetic", ARITHMETICS)):
+            _check_choice(name, getattr(self, name), allowed)
+
+    @property
+    def is_official(self) -> bool:
+        return self == OFFICIAL
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(annotations=self.annotations, error=self.error, normalization=self.normalization,
+                    coords=self.coords, arithmetic=self.arithmetic)
+
+
+#: The official ``cleardusk/3DDFA`` ``benchmark_aflw2000.py`` protocol (crop-pixel predictions, original GT).
+OFFICIAL = AFLW2000Options()
 
 
 # ============================================================================================ ground truth
@@ -473,11 +520,6 @@ def _square(d: np.ndarray, arithmetic: str) -> np.ndarray:
 
 
 # ================================================================================================ scoring
-def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise InputError(f"{name}={value!r} is not one of {', '.join(allowed)}", None, f"pass {name}={allowed[0]!r}")
-
-
 def crop_to_image(pts: np.ndarray, roi_box: np.ndarray, arithmetic: str = "numpy1") -> np.ndarray:
     """Map landmarks from 120 x 120 crop pixels to image pixels with the roi boxes (official ``calc_nme`` step).
 
@@ -664,6 +706,23 @@ class NMEResult:
         lines.append(f"[ 0, 90]\tMean: {self.mean:.3f}, Std: {self.std:.3f}")
         return lines
 
+    def summary(self) -> dict:
+        """Flat dict (percent): the bin means/stds/counts, ``nme_mean``/``nme_std`` (balanced), ``nme_median``
+        (over images), ``nme_all_images``, ``n_images`` and the options."""
+        d = {k: v for k, v in self.as_dict().items() if k not in ("printed",)}
+        d["nme_median"] = _num(float(np.median(np.asarray(self.per_image, np.float64)) * 100)
+                               if len(self.per_image) else math.nan)
+        return d
+
+    def to_frame(self):
+        """One row per image: ``image_index`` (row in the 2000-image arrays), ``yaw``, ``bin`` (0-30, 30-60,
+        60-90) and ``nme`` (percent)."""
+        import pandas as pd
+
+        return pd.DataFrame({"image_index": np.asarray(self.image_index, int), "yaw": np.asarray(self.yaw, float),
+                             "bin": [("0-30", "30-60", "60-90")[b] for b in self.bin_of_image],
+                             "nme": np.asarray(self.per_image, np.float64) * 100})
+
     def as_dict(self) -> dict:
         """JSON-ready summary (percent): ``nme_0_30``, ``nme_30_60``, ``nme_60_90``, ``nme_mean``, ``nme_std``,
         ``std_*``, ``n_*``, ``n_images``, ``nme_all_images``, the options and the printed lines."""
@@ -729,39 +788,107 @@ def summarize(nme: np.ndarray, yaw: np.ndarray, arithmetic: str = "numpy1") -> t
     return tuple(means), tuple(stds), tuple(counts), mean, std, all_mean
 
 
+def _is_gt(x) -> bool:
+    """True when ``x`` names ground truth (a :class:`GroundTruth` or a folder), not predictions."""
+    return isinstance(x, GroundTruth) or (isinstance(x, (str, Path)) and Path(x).is_dir())
+
+
+def check_coords(pred_image: np.ndarray, gt_landmarks: np.ndarray, roi_box: np.ndarray | None, coords: str) -> None:
+    """Refuse predictions that do not lie on the faces in the frame they were declared in.
+
+    Per image, the offset ``||c_p - c_g|| / sqrt(w h)`` between the centroid of the predicted x/y (after the
+    crop -> image mapping for ``coords='crop'``) and of the ground truth, in units of the GT box size. A real
+    method has a median offset of a few percent; predictions in the other frame have one of order 1 (e.g. crop
+    pixels read as image pixels gave a 154.9 % NME). When the median offset exceeds 0.5 the other frame is tried
+    (with ``roi_box``) and the :class:`InputError` says which frame the values look like.
+
+    Parameters
+    ----------
+    pred_image : (n, d, 68) predictions as given (crop pixels for ``coords='crop'``, else image pixels)
+    gt_landmarks : (n, 2|3, 68) ground truth, image pixels
+    roi_box : (n, 4) crop boxes of the same images, or None (then the other frame is not tried)
+    coords : {'crop', 'image'} the declared frame
+    """
+    g = np.asarray(gt_landmarks, np.float64)[:, :2]
+    size = np.sqrt(np.ptp(g[:, 0], axis=1) * np.ptp(g[:, 1], axis=1))
+    size = np.where(size > 0, size, 1.0)
+    cg = g.mean(axis=2)
+
+    def offset(points_image: np.ndarray) -> float:
+        c = np.asarray(points_image, np.float64)[:, :2].mean(axis=2)
+        return float(np.median(np.linalg.norm(c - cg, axis=1) / size))
+
+    p = np.asarray(pred_image, np.float64)
+    given = offset(crop_to_image(p, roi_box, "float64") if coords == "crop" else p)
+    if given <= 0.5:
+        return
+    other = "image" if coords == "crop" else "crop"
+    alt = math.nan
+    if roi_box is not None:
+        alt = offset(p if other == "image" else crop_to_image(p, roi_box, "float64"))
+    if alt == alt and alt <= 0.5:
+        raise InputError(f"with coords='{coords}' the predicted landmarks lie {given:.2f} face sizes from the faces "
+                         f"(median); read as {other} pixels they lie {alt:.2f}: they look like "
+                         + ("120x120 crop pixels" if other == "crop" else "image pixels"), None,
+                         f"pass coords='{other}' (--coords {other})")
+    raise InputError(f"with coords='{coords}' the predicted landmarks lie {given:.2f} face sizes from the faces "
+                     "(median over images)" + (f", and {alt:.2f} read as {other} pixels" if alt == alt else "")
+                     + ": neither frame fits", None,
+                     "check the image order (official order or indices=) and the coordinate frame of the predictions")
+
+
 def evaluate(
-    pred: np.ndarray | str | Path,
-    gt: GroundTruth | str | Path | None = None,
+    gt,
+    pred=None,
+    options: AFLW2000Options | None = None,
     *,
-    annotations: str = "original",
-    error: str = "2d",
-    normalization: str = "bbox",
-    coords: str = "crop",
-    arithmetic: str = "numpy1",
     indices: Sequence[int] | np.ndarray | None = None,
+    check_frame: bool = True,
+    **overrides: str,
 ) -> NMEResult:
     """Score predicted 68 landmarks with the AFLW2000-3D NME protocol (official ``calc_nme`` + ``ana``).
 
     Parameters
     ----------
+    gt : GroundTruth, folder, or None
+        Official ground truth (:func:`load_ground_truth`; ``None``: :func:`default_gt_dir`).
     pred : array or path to .npy
         ``(2000, 2|3, 68)`` or ``(2000, 68, 2|3)`` landmarks in the official image order (or ``(n, ...)`` with
         ``indices``); crop pixels for ``coords='crop'`` (official), image pixels for ``coords='image'``.
-    gt : GroundTruth, folder, or None
-        Official ground truth (:func:`load_ground_truth`; ``None``: :func:`default_gt_dir`).
-    annotations, error, normalization, coords, arithmetic : str
-        Options, see the table in the module docstring; the defaults are the official benchmark.
+    options : AFLW2000Options, optional
+        Default :data:`OFFICIAL`. Keyword ``overrides`` (``annotations=``, ``error=``, ``normalization=``,
+        ``coords=``, ``arithmetic=``) replace single fields.
     indices : sequence of int, optional
         Row of each prediction in the 2000-image arrays (scoring a subset; bins then hold the given images only).
+    check_frame : bool
+        Run :func:`check_coords` (default): predictions far from the faces in the declared frame raise an
+        :class:`InputError` naming the frame they look like, instead of a silently wrong NME.
 
     Returns
     -------
     NMEResult
+
+    Notes
+    -----
+    The earlier order ``evaluate(pred, gt, annotations=...)`` still works: an argument that is a
+    :class:`GroundTruth` or a folder is taken as the ground truth wherever it stands.
     """
-    for name, value, allowed in (("annotations", annotations, ANNOTATIONS), ("error", error, ERRORS),
-                                 ("normalization", normalization, NORMALIZATIONS), ("coords", coords, COORDS),
-                                 ("arithmetic", arithmetic, ARITHMETICS)):
-        _check_choice(name, value, allowed)
+    if pred is None or (_is_gt(pred) and not _is_gt(gt)):
+        gt, pred = pred, gt  # the earlier order evaluate(pred, gt)
+    if pred is None:
+        raise InputError("no predictions given", None, "call evaluate(gt, pred, options)")
+    opts = options if options is not None else OFFICIAL
+    if not isinstance(opts, AFLW2000Options):
+        raise InputError(f"options must be an AFLW2000Options, got {type(opts).__name__}", None,
+                         "pass aflw2000.OFFICIAL or AFLW2000Options(...)")
+    unknown = set(overrides) - set(opts.as_dict())
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(sorted(unknown))}", None,
+                         "use annotations, error, normalization, coords or arithmetic")
+    if overrides:
+        opts = AFLW2000Options(**{**opts.as_dict(), **overrides})
+    annotations, error, normalization, coords, arithmetic = (opts.annotations, opts.error, opts.normalization,
+                                                             opts.coords, opts.arithmetic)
     path = Path(pred) if isinstance(pred, (str, Path)) else None
     if indices is None:
         p = load_predictions(pred, N_IMAGES)
@@ -777,6 +904,8 @@ def evaluate(
     g = _as_gt(gt)
     nme = per_image_nme(p, g.landmarks(annotations)[idx], g.roi_box[idx] if coords == "crop" else None,
                         error=error, normalization=normalization, arithmetic=arithmetic)
+    if check_frame:
+        check_coords(p, g.pts68[idx], g.roi_box[idx], coords)
     yaw = g.yaw[idx]
     bm, bs, bc, mean, std, all_mean = summarize(nme, yaw, arithmetic)
     return NMEResult(per_image=nme, image_index=idx, yaw=yaw, bin_of_image=yaw_bins(yaw), bin_mean=bm, bin_std=bs,
@@ -786,18 +915,22 @@ def evaluate(
 
 
 def compare_options(
+    gt: GroundTruth | str | Path | None,
     pred: np.ndarray | str | Path,
-    gt: GroundTruth | str | Path | None = None,
     variants: Sequence[Mapping[str, str]] | None = None,
     indices: Sequence[int] | np.ndarray | None = None,
+    options: AFLW2000Options | None = None,
 ):
     """Score the same predictions under several option sets; returns a pandas DataFrame (one row per variant).
 
-    Default variants: the official protocol, re-annotated GT, inter-ocular and diagonal normalisation, 3D error
-    (when the predictions have z), and the numpy-2 / float64 arithmetic.
+    Each variant overrides fields of ``options`` (default :data:`OFFICIAL`; e.g. ``AFLW2000Options(coords='image')``
+    for image-pixel predictions). Default variants: ``options`` itself, re-annotated GT, inter-ocular and diagonal
+    normalisation, 3D error (when the predictions have z), and the numpy-2 / float64 arithmetic.
     """
     import pandas as pd
 
+    if _is_gt(pred) and not _is_gt(gt):
+        gt, pred = pred, gt  # the earlier order compare_options(pred, gt)
     g = _as_gt(gt)
     p = load_predictions(pred, None if indices is not None else N_IMAGES)
     if variants is None:
@@ -808,7 +941,7 @@ def compare_options(
         variants += [{"arithmetic": "numpy2"}, {"arithmetic": "float64"}]
     rows = []
     for v in variants:
-        r = evaluate(p, g, indices=indices, **v)
+        r = evaluate(g, p, options, indices=indices, **v)
         label = ", ".join(f"{k}={val}" for k, val in v.items()) or "official"
         d = r.as_dict()
         rows.append({"variant": label, **{k: d[k] for k in ("nme_0_30", "nme_30_60", "nme_60_90", "nme_mean",
