@@ -48,7 +48,10 @@ def _run_aflw2000(args: argparse.Namespace) -> int:
     import numpy as np
 
     from facenb.benchmarks import aflw2000
+    from facenb.io import check_writable
 
+    check_writable(args.json, "file", "--json")  # before any scoring
+    check_writable(args.per_image, "file", "--per-image")
     r = aflw2000.evaluate(args.gt_dir, args.pred, annotations=args.annotations, error=args.error,
                           normalization=args.normalization, coords=args.coords, arithmetic=args.arithmetic)
     opts = ", ".join(f"{k}={v}" for k, v in r.options.items())

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from facenb.cli import command
-from facenb.errors import InputError
 
 
 @command
@@ -51,8 +50,9 @@ def _run_facescape(args: argparse.Namespace) -> int:
         wild_binning=args.wild_binning,
     )
     datasets = fs.DATASETS if args.dataset == "all" else (args.dataset,)
-    if args.csv is not None and not args.csv.parent.is_dir():
-        raise InputError("folder of the CSV output does not exist", args.csv.parent, "create it or choose another --csv")
+    from facenb.io import check_writable
+
+    check_writable(args.csv, "file", "--csv")  # before any scoring
     tables = fs.facescape_tables(args.results, methods=args.methods, options=options, datasets=datasets)
     if args.style == "show":
         sys.stdout.write(tables.format_show())

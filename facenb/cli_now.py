@@ -58,6 +58,11 @@ def _run_now(args: argparse.Namespace) -> int:
 
     kw = dict(metric=args.metric, pred_unit=args.pred_unit, clean_mesh=not args.no_clean_mesh, solver=args.solver)
     single = [args.scan, args.scan_landmarks, args.pred, args.pred_landmarks]
+    from facenb.io import check_writable  # outputs are checked before any scoring
+
+    check_writable(args.out, "folder", "--out")
+    check_writable(args.json, "file", "--json")
+    check_writable(args.distances, "file", "--distances")
     if args.predictions is not None or args.dataset is not None:
         if any(x is not None for x in single):
             raise InputError("give either a single pair (--scan ...) or a dataset (--dataset/--predictions)", None,

@@ -49,6 +49,9 @@ def _run_realy(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1", None, "pass --jobs 1 or more")
+    from facenb.io import check_writable
+
+    check_writable(args.out, "folder", "--out")  # before any scoring
     res = realy.evaluate_folder(
         args.keypoints, args.regions, args.scale, args.predictions, args.template, args.out,
         template_keypoints=args.template_keypoints, template_mask=args.template_mask, view=args.view,
