@@ -28,6 +28,9 @@ def _add_now(sub: argparse._SubParsersAction) -> None:
     single.add_argument("--scan-landmarks", type=Path, help="7 scan landmarks (.pp)")
     single.add_argument("--pred", type=Path, help="predicted mesh (.obj/.ply)")
     single.add_argument("--pred-landmarks", type=Path, help="7 predicted landmarks (.txt/.npy/.pp)")
+    p.add_argument("--pred-topology", metavar="NAME|auto",
+                   help="take the 7 predicted landmarks from the mesh's topology (FLAME, BFM09, Deep3D, 3DDFA_v2, "
+                        "HIFI3D, or auto) instead of a landmark file (single pair and dataset mode)")
     single.add_argument("--json", type=Path, help="write the summary (mean_mm, median_mm, std_mm, n_points, ...)")
     single.add_argument("--distances", type=Path, help="save per-vertex distances (.npy, float64, crop order)")
     ds = p.add_argument_group("dataset")
@@ -63,6 +66,12 @@ def _run_now(args: argparse.Namespace) -> int:
     check_writable(args.out, "folder", "--out")
     check_writable(args.json, "file", "--json")
     check_writable(args.distances, "file", "--distances")
+    if args.pred_topology:
+        from facenb.landmarks import TOPOLOGIES
+
+        if args.pred_topology.lower() not in {"auto", *(t.lower() for t in TOPOLOGIES)}:
+            raise InputError(f"unknown --pred-topology {args.pred_topology!r}", None,
+                             "use auto or one of " + ", ".join(TOPOLOGIES))
     if args.predictions is not None or args.dataset is not None:
         if any(x is not None for x in single):
             raise InputError("give either a single pair (--scan ...) or a dataset (--dataset/--predictions)", None,
@@ -74,7 +83,8 @@ def _run_now(args: argparse.Namespace) -> int:
         res = now.evaluate_dataset(
             args.dataset, args.predictions, args.out, split=args.split, image_list=args.image_list,
             challenge=args.challenge, scans_dir=args.scans, scan_landmarks_dir=args.scan_landmarks_dir,
-            jobs=args.jobs, method=args.method, progress=not args.no_progress, **kw)
+            jobs=args.jobs, method=args.method, progress=not args.no_progress, pred_topology=args.pred_topology,
+            **kw)
         o = res.overall
         print(f"NoW {'metric' if args.metric else 'non-metric'}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, "
               f"std {o.std_mm:.4f} mm over {o.n_points} points; {len(res.outcomes) - res.n_missing - res.n_failed} "
@@ -87,11 +97,13 @@ def _run_now(args: argparse.Namespace) -> int:
             elif o_.status == "failed":
                 print(f"facenb: error: {o_.error}", file=sys.stderr)
         return 2 if res.n_failed else 0
-    missing = [n for n, v in zip(("--scan", "--scan-landmarks", "--pred", "--pred-landmarks"), single) if v is None]
+    missing = [n for n, v in zip(("--scan", "--scan-landmarks", "--pred", "--pred-landmarks"), single)
+               if v is None and not (n == "--pred-landmarks" and args.pred_topology)]
     if missing:
         raise InputError("missing " + ", ".join(missing), None,
                          "give --scan, --scan-landmarks, --pred and --pred-landmarks (or --dataset mode)")
-    res = now.evaluate_files(args.scan, args.scan_landmarks, args.pred, args.pred_landmarks, **kw)
+    res = now.evaluate_files(args.scan, args.scan_landmarks, args.pred, args.pred_landmarks,
+                             pred_topology=args.pred_topology, **kw)
     print(f"NoW {res.mode}: median {res.median_mm:.4f} mm, mean {res.mean_mm:.4f} mm, std {res.std_mm:.4f} mm "
           f"over {res.n_points} scan points ({args.pred.name})")
     if args.json:

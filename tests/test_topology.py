@@ -102,3 +102,29 @@ def test_quad_diagonal_and_unknown_meshes(templates):
         L.from_topology(v, "HIFI3D", f[:10])
     with pytest.raises(InputError, match="unknown landmark set"):
         L.from_topology(v, "HIFI3D", points="ibug51")
+
+
+def test_cli_now_pred_topology_single_and_dataset(templates, tmp_path, capsys):
+    from facenb.cli import main
+    from facenb.io import save_obj, save_pp
+
+    _, v, f = templates["FLAME"]
+    lm = L.from_topology(v, "FLAME")
+    s = 90.0 / L.outer_eye_distance(lm)
+    ds, pred = tmp_path / "now", tmp_path / "pred"
+    for d in (ds / "scans" / "S1", ds / "scans_lmks_onlypp" / "S1", pred / "S1" / "selfie"):
+        d.mkdir(parents=True)
+    save_obj(ds / "scans" / "S1" / "scan.obj", v * s)
+    save_pp(ds / "scans_lmks_onlypp" / "S1" / "scan.pp", lm * s)
+    save_obj(pred / "S1" / "selfie" / "IMG_1.obj", v, f)
+    (ds / "imagepathsvalidation.txt").write_text("S1/selfie/IMG_1.jpg\n")
+    single = ["now", "--scan", str(ds / "scans" / "S1" / "scan.obj"), "--scan-landmarks",
+              str(ds / "scans_lmks_onlypp" / "S1" / "scan.pp"), "--pred", str(pred / "S1" / "selfie" / "IMG_1.obj")]
+    assert main(single + ["--pred-topology", "auto", "--json", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["mean_mm"] < 1e-5
+    assert main(single + ["--pred-topology", "BFM09"]) == 2
+    assert "topology BFM09 has 53215" in capsys.readouterr().err
+    assert main(["now", "--dataset", str(ds), "--predictions", str(pred), "--out", str(tmp_path / "out"),
+                 "--pred-topology", "flame", "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_scored"] == 1 and summary["overall"]["mean_mm"] < 1e-5

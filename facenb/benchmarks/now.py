@@ -377,15 +377,27 @@ def evaluate_files(
     scan: str | Path,
     scan_landmarks: str | Path,
     pred: str | Path,
-    pred_landmarks: str | Path,
+    pred_landmarks: str | Path | None,
+    pred_topology: str | None = None,
     **kwargs,
 ) -> NowResult:
     """:func:`evaluate` on files: scan ``.obj``/``.ply`` (mm) + ``.pp``; prediction mesh + landmarks
-    (``.txt``, ``.npy``, ``.pp``, ...). Keyword arguments are passed to :func:`evaluate`."""
+    (``.txt``, ``.npy``, ``.pp``, ...). Keyword arguments are passed to :func:`evaluate`.
+
+    ``pred_topology`` (a :data:`facenb.landmarks.TOPOLOGIES` name or ``"auto"``) replaces the landmark file: the
+    7 landmarks come from the mesh itself (:func:`facenb.landmarks.from_topology`, float64); a landmark file,
+    when also given, wins."""
     scan_mesh = load_mesh(scan, require_faces=False)
     scan_lm = load_now_landmarks(scan_landmarks)
     pred_mesh = load_mesh(pred)
-    pred_lm = load_now_landmarks(pred_landmarks)
+    if pred_landmarks is not None:
+        pred_lm = load_now_landmarks(pred_landmarks)
+    elif pred_topology:
+        from facenb.landmarks import from_topology
+
+        pred_lm = from_topology(pred_mesh.vertices, pred_topology, pred_mesh.faces, where=str(pred))
+    else:
+        raise InputError("no predicted landmarks", pred, "give --pred-landmarks FILE or --pred-topology NAME|auto")
     kwargs.setdefault("where", str(pred))
     _check_scan_units(scan_lm, str(scan_landmarks))
     return evaluate(scan_mesh.vertices, scan_lm, pred_mesh.vertices, pred_mesh.faces, pred_lm,
@@ -515,6 +527,8 @@ class DatasetResult:
 def _fingerprint(img: NowImage, settings: dict) -> str:
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for p in (img.scan, img.scan_landmarks, img.pred_mesh, img.pred_landmarks):
+        if p is None:  # landmarks from the topology (settings["pred_topology"])
+            continue
         st = p.stat()
         h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()
@@ -560,6 +574,7 @@ def evaluate_dataset(
     jobs: int = 1,
     method: str = "RECON",
     progress: bool = True,
+    pred_topology: str | None = None,
 ) -> DatasetResult:
     """Score a NoW predictions folder, official layout, and write the outputs to ``out_dir``.
 
@@ -568,6 +583,7 @@ def evaluate_dataset(
     ``<method>_computed_distances[_<challenge>].npy`` (the official ``{'computed_distances': [...],
     'num_missing_files': k}`` pickle read by the official ``cumulative_errors.py``; facenb does not shuffle
     the per-image vectors as ``compute_error.py`` does -- statistics are unaffected).
+    With ``pred_topology`` (name or ``"auto"``) an image needs no landmark file (see :func:`evaluate_files`).
     Images without prediction mesh or landmarks are counted as missing (as officially) and skipped;
     images whose files are unreadable are reported as failed and skipped.
     """
@@ -577,10 +593,12 @@ def evaluate_dataset(
     cache = out / "per_image"
     cache.mkdir(parents=True, exist_ok=True)
     settings = {"metric": metric, "pred_unit": pred_unit, "clean_mesh": clean_mesh, "solver": solver}
+    if pred_topology:
+        settings["pred_topology"] = pred_topology
     outcomes: dict[int, ImageOutcome] = {}
     todo = []
     for i, img in enumerate(images):
-        if img.pred_mesh is None or img.pred_landmarks is None:
+        if img.pred_mesh is None or (img.pred_landmarks is None and not pred_topology):
             outcomes[i] = ImageOutcome(img, "missing", error="prediction mesh or landmarks not found")
         else:
             todo.append(i)
