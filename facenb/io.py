@@ -24,6 +24,7 @@ Landmarks
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -41,6 +42,7 @@ __all__ = [
     "save_landmarks_txt",
     "save_pp",
     "check_finite",
+    "check_writable",
 ]
 
 MESH_SUFFIXES = (".obj", ".ply")
@@ -69,6 +71,67 @@ def _existing(path: str | Path, what: str) -> Path:
     if p.is_dir():
         raise InputError(f"expected a {what} file but this is a directory", p, "give the file inside it")
     return p
+
+
+def _probe_folder(folder: Path) -> OSError | None:
+    """Create and delete a temporary file in ``folder``: the only test that also holds for root (for whom
+    ``os.access`` says yes to a read-only folder) and on a read-only file system."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc
+    return None
+
+
+def check_writable(path: str | Path | None, kind: str = "file", option: str | None = None) -> None:
+    """Raise :class:`InputError` unless an output can be written at ``path`` -- call it *before* scoring.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The output path (``None``: nothing to check).
+    kind : {'file', 'folder'}
+        ``'file'``: ``path`` must not be a directory and its folder must exist and be writable (an existing
+        file must be writable). ``'folder'``: ``path`` must not be a file; it is created later, so its nearest
+        existing ancestor must be a writable folder.
+    option : str, optional
+        The command-line option named in the message (e.g. ``'--json'``).
+    """
+    if path is None:
+        return
+    p = Path(path)
+    what = f"{option} " if option else ""
+    if kind == "folder":
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{what}output folder is an existing file", p, "give a folder path")
+        anc = p
+        while not anc.exists():
+            anc = anc.parent
+        if not anc.is_dir():
+            raise InputError(f"{what}output folder cannot be created: {anc} is a file", p, "give another folder")
+        err = _probe_folder(anc)
+        if err is not None:
+            raise InputError(f"{what}output folder is not writable ({err.strerror})", anc,
+                             "choose a folder you can write to")
+        return
+    if kind != "file":
+        raise ValueError("kind must be 'file' or 'folder'")
+    if p.is_dir():
+        raise InputError(f"{what}output is a directory, expected a file name", p, "give a file path inside it")
+    parent = p.parent
+    if not parent.exists():
+        raise InputError(f"{what}output folder does not exist", parent, "create it or choose another path")
+    if not parent.is_dir():
+        raise InputError(f"{what}output folder is a file", parent, "choose another path")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputError(f"{what}output file is read-only", p, "choose another path or make it writable")
+    err = _probe_folder(parent)
+    if err is not None:
+        raise InputError(f"{what}output folder is not writable ({err.strerror})", parent,
+                         "choose a folder you can write to")
 
 
 def check_finite(points: np.ndarray, path: str | Path | None, what: str = "vertices") -> None:
