@@ -1,0 +1,273 @@
+"""Released predictions of three methods on 40 AFLW2000-3D images, scored with the official NME.
+
+The 2DASL repository (``XgTu/2DASL@95052f20``, folder ``evaluation/``) publishes, for the first 40 AFLW2000-3D
+test images in sorted name order (``image00002`` ... ``image00081``), the official ``.mat`` annotations and three
+methods' predictions: PRNet's 68 3D landmarks (``results/PRNet_results/kpt/<name>_kpt.txt``, 68 rows ``x y z``,
+image pixels), and 3DDFA's and 2DASL's dense BFM reconstructions (``results/{3DDFA,2DASL}_results/<name>.mat``,
+``vertex`` (3, 53215) float32, image pixels, y down). facenb mirrors them as the dataset ``aflw2000_3d_2dasl40``.
+
+Reading them exactly as 2DASL's own MATLAB evaluation does (``nme_for_alignment_68pts_2d.m``)
+------------------------------------------------------------------------------------------------
+* ``keypoints.txt`` holds 204 comma-terminated integers: for each of the 68 landmarks the three 0-based offsets
+  ``3v, 3v+1, 3v+2`` of its BFM vertex ``v`` in a flattened xyz vector. The MATLAB reads them column-major into
+  ``reshape(pts, 3, 68) + 1`` (1-based offsets) and takes ``index = pts(3, :) / 3`` = ``(3v + 3) / 3 = v + 1``:
+  the 1-based vertex. In 0-based numpy: ``v = offset_x // 3`` (checked: every triple is ``3v, 3v+1, 3v+2``).
+* The 68 landmarks of a dense method are ``vertex[:, v]`` -- no flip and no pixel-origin shift (the MATLAB compares
+  ``vertex(1:2, index)`` with ``pt3d_68(1:2, :)`` directly).
+* PRNet's ``_kpt.txt`` rows are used as they are (the MATLAB transposes ``pp(:, 1:2)``).
+* Each image's row in the 2000-image ground truth is the row whose ``AFLW2000-3D.pts68.npy`` landmarks equal the
+  ``.mat``'s ``pt3d_68`` exactly (:func:`facenb.methods.tddfa_v2.match_rows`): rows 0-39.
+
+Scoring
+-------
+:func:`score` runs :func:`facenb.benchmarks.aflw2000.evaluate` (``coords='image'``, the chosen annotation, the
+official yaw file and bins) on these 40 rows. The 2DASL MATLAB scripts compute the same per-image NME on the
+``pt3d_68`` landmarks (= the original annotation); their curves are per image, without yaw bins.
+
+What 40 images can and cannot say
+---------------------------------
+The 40 images are the first 40 of the test set, mostly frontal (|yaw| <= 30 for most of them, only a handful in
+the other two bins), so their mean is dominated by easy faces and their bins by one to a few images. They check
+the pipeline (reading, indexing, frame) and compare the three methods on identical inputs; they cannot confirm a
+2000-image number. :func:`published_reference` gives each method's 2000-image NME as published, with its source.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from facenb.errors import InputError
+
+__all__ = [
+    "DATASET",
+    "METHODS",
+    "DENSE_METHODS",
+    "N_VERTICES",
+    "Published40",
+    "default_dir",
+    "read_keypoint_vertices",
+    "load",
+    "score",
+    "summary_table",
+    "published_reference",
+]
+
+DATASET = "aflw2000_3d_2dasl40"
+METHODS = ("PRNet", "3DDFA", "2DASL")
+DENSE_METHODS = ("3DDFA", "2DASL")
+N_VERTICES = 53215
+_GT = "results/AFLW-2000-3D_grdth"
+_PRNET = "results/PRNet_results/kpt"
+_DENSE = {"3DDFA": "results/3DDFA_results", "2DASL": "results/2DASL_results"}
+_BIN_NAMES = ("0-30", "30-60", "60-90")
+#: The method name of each release in ``data/reported`` (rows benchmark aflw2000_3d, split original).
+REPORTED_NAME = {"PRNet": "PRNet", "3DDFA": "3DDFA", "2DASL": "2DASL"}
+
+
+def default_dir() -> Path:
+    """The release folder: ``facenb.data.locate('aflw2000_3d_2dasl40')`` (verified cache or mirror)."""
+    from facenb import data
+
+    found = data.locate(DATASET)
+    if found is None:
+        raise InputError(f"the {DATASET} release is neither in the facenb cache nor under FACENB_DATA_MIRROR", None,
+                         f"run 'facenb data fetch {DATASET}' or set FACENB_DATA_MIRROR")
+    return Path(found)
+
+
+def read_keypoint_vertices(path: str | Path) -> np.ndarray:
+    """The 68 BFM vertex indices (0-based) of ``keypoints.txt`` (see the module docstring).
+
+    Returns
+    -------
+    (68,) int64
+        ``v_k = offset_{3k} // 3``; raises :class:`InputError` unless the 204 offsets are the triples
+        ``3v, 3v+1, 3v+2`` of vertices inside the 53215-vertex BFM.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("keypoints.txt not found", path, f"run 'facenb data fetch {DATASET}'")
+    tokens = [t for t in re.split(r"[,\s]+", path.read_text()) if t]
+    try:
+        off = np.array([int(t) for t in tokens], dtype=np.int64)
+    except ValueError:
+        raise InputError("keypoints.txt must hold integers", path, "use the file of XgTu/2DASL evaluation/") from None
+    if off.size != 204:
+        raise InputError(f"keypoints.txt holds {off.size} offsets, expected 204 (68 x 3)", path,
+                         "use the file of XgTu/2DASL evaluation/")
+    o = off.reshape(68, 3)  # MATLAB reshape(pts, 3, 68) is column-major: column k = offsets 3k..3k+2
+    if (o[:, 0] % 3 != 0).any() or (o[:, 1] != o[:, 0] + 1).any() or (o[:, 2] != o[:, 0] + 2).any():
+        raise InputError("keypoints.txt offsets are not xyz triples 3v, 3v+1, 3v+2", path,
+                         "use the file of XgTu/2DASL evaluation/")
+    v = o[:, 0] // 3
+    if v.min() < 0 or v.max() >= N_VERTICES:
+        raise InputError(f"keypoints.txt names vertices outside 0..{N_VERTICES - 1}", path, "use the 2DASL file")
+    return v
+
+
+@dataclass(frozen=True)
+class Published40:
+    """The release, read.
+
+    Attributes
+    ----------
+    root : Path
+    names : tuple of str              image names (``imageNNNNN``), sorted
+    rows : (n,) int                   row of each image in the 2000-image ground truth
+    pt3d_68 : (n, 3, 68) float32      the ``.mat`` ground truth (image pixels)
+    landmarks : dict method -> (n, 3, 68) float64   predicted 68 landmarks, image pixels (x, y, z rows)
+    keypoint_vertices : (68,) int     BFM vertex of each landmark (0-based)
+    image_paths : tuple of Path
+    """
+
+    root: Path
+    names: tuple[str, ...]
+    rows: np.ndarray
+    pt3d_68: np.ndarray
+    landmarks: Mapping[str, np.ndarray]
+    keypoint_vertices: np.ndarray
+    image_paths: tuple[Path, ...] = field(repr=False)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.names)
+
+    def dense(self, method: str, name: str) -> np.ndarray:
+        """The released dense reconstruction ``(3, 53215)`` float32 (image pixels) of ``method`` on image ``name``."""
+        if method not in _DENSE:
+            raise InputError(f"no dense release for {method!r}", None, f"use one of {', '.join(DENSE_METHODS)}")
+        return _read_vertex(self.root / _DENSE[method] / f"{name}.mat")
+
+
+def _read_vertex(path: Path) -> np.ndarray:
+    from scipy.io import loadmat
+
+    if not path.is_file():
+        raise InputError("dense prediction not found", path, f"run 'facenb data fetch {DATASET}'")
+    m = loadmat(path)
+    v = m.get("vertex")
+    if v is None or v.shape != (3, N_VERTICES):
+        raise InputError(f"'vertex' must be (3, {N_VERTICES})", path, "use the 2DASL release")
+    if not np.isfinite(v).all():
+        raise InputError("'vertex' holds NaN or Inf", path, "use the 2DASL release")
+    return np.asarray(v)
+
+
+def _read_prnet(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError("PRNet landmark file not found", path, f"run 'facenb data fetch {DATASET}'")
+    try:
+        a = np.loadtxt(path, dtype=np.float64)
+    except ValueError:
+        raise InputError("PRNet landmarks must be 68 rows 'x y z'", path, "use the 2DASL release") from None
+    if a.shape != (68, 3) or not np.isfinite(a).all():
+        raise InputError(f"PRNet landmarks must be 68 finite rows 'x y z', got {a.shape}", path,
+                         "use the 2DASL release")
+    return a.T
+
+
+def load(root: str | Path | None = None, gt=None) -> Published40:
+    """Read the release: ground truth per image, its row in the 2000 images, each method's 68 landmarks.
+
+    Parameters
+    ----------
+    root : path, optional
+        The release folder (default :func:`default_dir`).
+    gt : facenb.benchmarks.aflw2000.GroundTruth or folder, optional
+        The 2000-image ground truth used to find each image's row (default: ``aflw2000_3d`` from the data cache
+        or mirror).
+    """
+    from facenb.benchmarks import aflw2000
+    from facenb.methods.tddfa_v2 import list_samples, match_rows
+
+    root = Path(root) if root is not None else default_dir()
+    if not (root / _GT).is_dir():
+        raise InputError("not the 2DASL release folder (no results/AFLW-2000-3D_grdth/)", root,
+                         f"run 'facenb data fetch {DATASET}' and pass its folder")
+    g = gt if isinstance(gt, aflw2000.GroundTruth) else aflw2000.load_ground_truth(gt)
+    samples = list_samples(root / _GT)
+    rows = match_rows(samples, g.pts68)
+    kv = read_keypoint_vertices(root / "keypoints.txt")
+    lms = {"PRNet": np.stack([_read_prnet(root / _PRNET / f"{s.name}_kpt.txt") for s in samples])}
+    for m in DENSE_METHODS:
+        lms[m] = np.stack([_read_vertex(root / _DENSE[m] / f"{s.name}.mat")[:, kv].astype(np.float64)
+                           for s in samples])
+    return Published40(root=root, names=tuple(s.name for s in samples), rows=rows,
+                       pt3d_68=np.stack([s.pt3d_68 for s in samples]), landmarks=lms, keypoint_vertices=kv,
+                       image_paths=tuple(s.image_path for s in samples))
+
+
+def score(published: Published40 | None = None, gt=None, annotations: str = "original",
+          methods=METHODS) -> dict:
+    """Official NME (``coords='image'``, ``annotations``, official yaw bins) of each method on the 40 images.
+
+    Returns
+    -------
+    dict method -> facenb.benchmarks.aflw2000.NMEResult
+    """
+    from facenb.benchmarks import aflw2000
+
+    g = gt if isinstance(gt, aflw2000.GroundTruth) else aflw2000.load_ground_truth(gt)
+    pub = published if published is not None else load(gt=g)
+    opts = aflw2000.AFLW2000Options(annotations=annotations, coords="image")
+    return {m: aflw2000.evaluate(g, pub.landmarks[m], opts, indices=pub.rows) for m in methods}
+
+
+def _f(x: float) -> float | None:
+    return None if not math.isfinite(x) else round(float(x), 6)
+
+
+def summary_table(results: Mapping) -> dict:
+    """``{method: {"n_images", "mean", "median", "balanced", "bins": {"0-30": [count, mean %], ...}}}``.
+
+    ``mean`` and ``median`` are over the images (percent); ``balanced`` is the official mean of the bin means
+    (NaN -> None when a bin is empty); a bin's mean is None when it holds no image.
+    """
+    out = {}
+    for m, r in results.items():
+        nme = np.asarray(r.per_image, np.float64) * 100
+        out[m] = {"n_images": int(nme.size), "mean": _f(float(nme.mean())), "median": _f(float(np.median(nme))),
+                  "balanced": _f(r.mean), "annotations": r.annotations,
+                  "bins": {b: [int(n), _f(v)] for b, n, v in zip(_BIN_NAMES, r.bin_count, r.bin_mean)}}
+    return out
+
+
+def published_reference(methods=METHODS, reported_dir=None) -> dict:
+    """Each method's published 2000-image balanced NME (original annotation) with its source, from
+    ``data/reported`` (verified rows first, then official leaderboard > paper > README > third party).
+
+    Returns
+    -------
+    dict method -> {"value": float, "source": str, "bins": [0-30, 30-60, 60-90] or None, "bins_source": str}
+        (None when the method has no published row); ``bins`` come from the best source that gives all three.
+    """
+    from facenb import results as RS
+
+    rep = RS.load_reported(reported_dir)
+    rank = {"official leaderboard": 0, "paper": 1, "repository README": 2, "third party": 3}
+    out: dict = {}
+    for m in methods:
+        rows = rep[(rep.method == REPORTED_NAME.get(m, m)) & (rep.benchmark == "aflw2000_3d")
+                   & (rep.split == "original") & (rep.metric == "nme_2d_68") & (rep.statistic == "mean")]
+        bal = rows[rows.region == "balanced"]
+        if bal.empty:
+            out[m] = None
+            continue
+        bal = bal.assign(_v=(bal["verified"] != "yes").astype(int), _r=bal["source_type"].map(rank).fillna(9))
+        best = bal.sort_values(["_v", "_r"], kind="stable").iloc[0]
+        bins, bins_source = None, None
+        for _, cand in bal.sort_values(["_v", "_r"], kind="stable").iterrows():  # the best source with all 3 bins
+            same = rows[rows.source_ref == cand["source_ref"]].set_index("region")["value"]
+            if all(b in same.index for b in _BIN_NAMES):
+                bins = [float(same[b]) for b in _BIN_NAMES]
+                bins_source = f"{cand['source_type']}: {cand['source_ref']}" + (
+                    "" if cand["verified"] == "yes" else " (not verified)")
+                break
+        out[m] = {"value": float(best["value"]), "source": f"{best['source_type']}: {best['source_ref']}",
+                  "bins": bins, "bins_source": bins_source}
+    return out
