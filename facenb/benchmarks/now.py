@@ -48,7 +48,7 @@ from facenb.align import Similarity, procrustes, refine_scan_to_mesh, similarity
 from facenb.distance import SurfaceQuery, degenerate_faces
 from facenb.errors import InputError
 from facenb.io import check_finite, load_landmarks, load_mesh
-from facenb.landmarks import outer_eye_distance
+from facenb.landmarks import check_spread, outer_eye_distance
 
 __all__ = [
     "LANDMARK_NAMES",
@@ -227,8 +227,11 @@ def load_now_landmarks(path: str | Path) -> np.ndarray:
         if not np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(np.float64)
         check_finite(arr, p, "landmarks")
+        check_spread(arr, p)
         return arr
-    return load_landmarks(p, n=7, dim=3).astype(np.float32)
+    arr = load_landmarks(p, n=7, dim=3).astype(np.float32)
+    check_spread(arr, p)
+    return arr
 
 
 def _check_scan_units(scan_landmarks: np.ndarray, where: str | None) -> None:
@@ -257,6 +260,67 @@ def _check_metric_units(pred_landmarks: np.ndarray, unit: str | None, where: str
             f"with --pred-unit {unit} the outer eye corners would be {eye * UNIT_FACTORS[unit]:.4g} mm apart "
             f"(a real face: {lo:.0f}-{hi:.0f} mm)", where, "pass the unit the prediction is saved in")
     return unit
+
+
+# Geometry checks (scale-free, so a prediction in any unit, pose or position passes; see _check_geometry).
+_EXTENT_PER_EYE = (1.0, 30.0)
+_SCAN_LANDMARK_OFF = 0.1
+_PRED_LANDMARK_OFF = 0.2
+_PLAUSIBLE_MESH_MM = (60.0, 3000.0)
+
+
+def _surface_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray | None) -> np.ndarray:
+    """Distance of each point to the mesh surface (to the nearest vertex when there are no faces)."""
+    pts = np.asarray(points, dtype=np.float64)
+    if faces is not None and len(faces):
+        return SurfaceQuery(vertices, faces).query(pts).distances
+    v = np.asarray(vertices, dtype=np.float64)
+    return np.array([np.sqrt(np.min(np.einsum("ij,ij->i", v - p, v - p))) for p in pts])
+
+
+def _check_geometry(vertices: np.ndarray, faces: np.ndarray | None, landmarks: np.ndarray, role: str,
+                    mesh_where: str | None, lm_where: str | None, unit_factor: float | None = None) -> None:
+    """Refuse a mesh whose size or landmarks do not fit together (unit mix-ups, wrong or shifted files).
+
+    With ``e`` the landmarks' outer-eye-corner distance (the face's own size, in the landmarks' unit):
+
+    * **extent**: the mesh's bounding-box diagonal must lie in ``[1, 30] e``: a face mesh spans at least its
+      two outer eye corners, and a head scan with shoulders (the largest NoW scans) about 6 e; a mesh in
+      metres with landmarks in millimetres is 1000x off, in centimetres 10x.
+    * **landmarks on the mesh**: every landmark within ``0.1 e`` (scan; picked on the scan in MeshLab, the
+      conformance scans' within 0.07 mm) or ``0.2 e`` (prediction; landmarks may come from a separate
+      regressor) of the surface -- about 9 / 18 mm on a real face, while a factor-10 unit error or a
+      shifted landmark file moves them tens of millimetres or more.
+    * **metric mode** (``unit_factor``): the prediction's diagonal in mm, ``factor x diagonal``, within
+      60-3000 mm (a face mask to a head with shoulders).
+
+    All tests are ratios, so any similarity transform of a valid pair passes (property-tested).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    lm = np.asarray(landmarks, dtype=np.float64)
+    eye = outer_eye_distance(lm)
+    diag = float(np.linalg.norm(v.max(axis=0) - v.min(axis=0)))
+    lo, hi = _EXTENT_PER_EYE
+    if not lo * eye <= diag <= hi * eye:
+        raise InputError(
+            f"{role} mesh spans {diag:.4g} units (bounding-box diagonal) but its landmarks are {eye:.4g} apart "
+            f"between the outer eye corners (expected {lo:g}-{hi:g}x): mesh and landmarks are in different units "
+            f"or do not belong together", mesh_where,
+            "save the mesh and its landmarks in the same unit" + (" (millimetres)" if role == "scan" else ""))
+    if unit_factor is not None:
+        lo_mm, hi_mm = _PLAUSIBLE_MESH_MM
+        if not lo_mm <= diag * unit_factor <= hi_mm:
+            raise InputError(
+                f"in the given unit the prediction mesh would span {diag * unit_factor:.4g} mm (a face or head: "
+                f"{lo_mm:.0f}-{hi_mm:.0f} mm)", mesh_where, "pass the unit the prediction is saved in (--pred-unit)")
+    limit = (_SCAN_LANDMARK_OFF if role == "scan" else _PRED_LANDMARK_OFF) * eye
+    off = _surface_distance(lm, v, faces)
+    if float(off.max()) > limit:
+        k = int(np.argmax(off))
+        raise InputError(
+            f"{role} landmark {k} ({LANDMARK_NAMES[k]}) lies {off[k]:.4g} units from the {role} surface (limit "
+            f"{limit:.3g} = {limit / eye:.1f} x the outer-eye distance): these landmarks are not on this mesh",
+            lm_where, f"give the landmarks of this {role} mesh, in its units and frame")
 
 
 # -------------------------------------------------------------------------------------------------- scoring
