@@ -6,6 +6,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Shared public data mirror (CI and developers); `facenb data fetch` uses it when set.
 export FACENB_DATA_MIRROR ?= $(abspath ../shared/data)
+# Download cache of `facenb data fetch` (git-ignored); without it facenb uses ~/.cache/facenb.
+export FACENB_DATA ?= $(abspath data/cache)
 # Official-output conformance cases (read in place by tests and by notebooks 11/12 when present).
 export FACENB_CONFORMANCE ?= $(abspath ../shared/conformance)
 

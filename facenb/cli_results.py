@@ -22,8 +22,8 @@ def _add_results(sub: argparse._SubParsersAction) -> None:
     rs = p.add_subparsers(dest="results_command", metavar="ACTION")
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", type=Path, help="table directory or CSV file (default: data/reported of the source tree)")
-    common.add_argument("--seeds", type=Path, help="seed YAML directory (default: seeds/ of the source tree)")
+    common.add_argument("--data", type=Path, help="table directory or CSV file (default: the table shipped with facenb)")
+    common.add_argument("--seeds", type=Path, help="seed YAML directory (default: the seed papers shipped with facenb)")
 
     ls = rs.add_parser("list", parents=[common], help="print rows of the table",
                        description="Print rows of the reported-results table, filtered.")

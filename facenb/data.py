@@ -13,13 +13,20 @@ Where files live
 ----------------
 Cache
     ``cache_dir()/<dataset>/<file>`` (``<file>`` may contain ``/``, e.g. ``eval_result/fswild_DECA/CD_full.txt``).
-    :func:`cache_dir` is ``$FACENB_DATA`` when set; otherwise ``<checkout>/data/cache`` when facenb is imported
-    from a source checkout (editable install: the folder above the package holds ``pyproject.toml`` and
-    ``data/``; ``data/cache/`` is git-ignored); otherwise ``$XDG_CACHE_HOME/facenb`` (default
-    ``~/.cache/facenb``). A cache folder has the mirror layout, so it can itself serve as a mirror.
+    :func:`cache_dir` is ``$FACENB_DATA`` when set, otherwise ``$XDG_CACHE_HOME/facenb`` (default
+    ``~/.cache/facenb``): never inside the installed package. (The Makefile and the tests set ``FACENB_DATA`` to
+    the checkout's git-ignored ``data/cache``.) A cache folder has the mirror layout, so it can serve as a mirror.
 Mirror
     A local folder with the same ``<dataset>/<file>`` layout (``--mirror DIR`` or ``$FACENB_DATA_MIRROR``).
     :func:`fetch` copies from it when it holds the file, and downloads from the origin URL otherwise.
+Default locations
+    Every default dataset folder goes through :func:`locate` (the folder or None) or :func:`require` (the folder,
+    or :class:`InputError` saying ``run `facenb data fetch NAME```); the official-output conformance cases through
+    :func:`conformance_root` (``$FACENB_CONFORMANCE``).
+Package resources
+    The published-results table, the seed papers and the notebooks ship inside the package
+    (``facenb._resources``, mapped from the repository's ``data/reported/``, ``seeds/`` and ``notebooks/`` by
+    ``setup.py``); :func:`resource_dir` gives their folder.
 
 Guarantees
 ----------
@@ -37,6 +44,7 @@ Environment
 ``FACENB_DATA_MIRROR``     default mirror for :func:`fetch` and :func:`locate`.
 ``FACENB_DATA_BASE_URL``   replaces ``https://raw.githubusercontent.com`` in origin URLs (tests, proxies).
 ``FACENB_DATA_REGISTRY``   another registry YAML with the same schema (tests, private data).
+``FACENB_CONFORMANCE``     folder of the official-output conformance cases (:func:`conformance_root`).
 """
 from __future__ import annotations
 
@@ -77,6 +85,9 @@ __all__ = [
     "path",
     "fetch",
     "locate",
+    "require",
+    "conformance_root",
+    "resource_dir",
     "sha256_file",
     "human_size",
 ]
@@ -197,36 +208,46 @@ class FileStatus(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------------------ locations
-def _checkout_root() -> Path | None:
-    """The source checkout facenb is imported from (editable install), or None."""
-    root = Path(__file__).resolve().parents[1]
-    pyproject = root / "pyproject.toml"
-    try:
-        if (root / "data").is_dir() and pyproject.is_file() and 'name = "facenb"' in pyproject.read_text("utf-8"):
-            return root
-    except OSError:
-        return None
-    return None
-
-
 def cache_dir() -> Path:
     """The cache folder (not created here).
 
     Returns
     -------
     Path
-        ``$FACENB_DATA`` if set; else ``<checkout>/data/cache`` when facenb runs from a source checkout (the folder
-        above the package holds facenb's ``pyproject.toml`` and ``data/``); else ``$XDG_CACHE_HOME/facenb``
-        (``~/.cache/facenb`` by default).
+        ``$FACENB_DATA`` if set, else ``$XDG_CACHE_HOME/facenb`` (``~/.cache/facenb`` by default); never a folder
+        inside the installed package.
     """
     env = os.environ.get("FACENB_DATA")
     if env:
         return Path(env).expanduser().absolute()
-    root = _checkout_root()
-    if root is not None:
-        return root / "data" / "cache"
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "facenb"
+
+
+RESOURCES = ("reported", "seeds", "notebooks")
+
+
+def resource_dir(kind: str) -> Path:
+    """Folder of data shipped inside the package: ``"reported"`` (``*.csv`` of published results), ``"seeds"``
+    (``*.yaml``, one per seed paper) or ``"notebooks"`` (``*.ipynb`` and ``params.yaml``).
+
+    Read with :mod:`importlib.resources` from the subpackage ``facenb._resources.<kind>``: inside the installed
+    package for a wheel, the repository's top-level ``data/reported/``, ``seeds/`` or ``notebooks/`` for an
+    editable install (both mapped by ``setup.py``).
+    """
+    import importlib.resources
+
+    if kind not in RESOURCES:
+        raise InputError(f"unknown package resource {kind!r}", None, f"use one of {', '.join(RESOURCES)}")
+    try:
+        folder = importlib.resources.files(f"facenb._resources.{kind}")
+    except ModuleNotFoundError:
+        raise InputError(f"facenb's packaged {kind} folder is missing (facenb._resources.{kind})", None,
+                         "reinstall facenb (`pip install .`, or `pip install -e .` in a checkout)") from None
+    if not isinstance(folder, Path):
+        raise InputError(f"facenb's packaged {kind} folder is not on the file system ({folder})", None,
+                         "install facenb unzipped (pip does so by default)")
+    return folder
 
 
 def mirror_dir(mirror: str | Path | None = None) -> Path | None:
@@ -471,6 +492,58 @@ def locate(name: str, parameter_value: str | Path | None = None) -> Path | None:
     mirror = mirror_dir()
     if mirror is not None and all(s.state == "verified" for s in status(name, mirror)):
         return mirror / name
+    return None
+
+
+def require(name: str, parameter_value: str | Path | None = None) -> Path:
+    """The folder to read dataset ``name`` from; :class:`InputError` with the fix when there is none.
+
+    Like :func:`locate`, except that a given ``parameter_value`` must exist (a typo is an error, not a silent
+    fall-back) and that a missing dataset raises instead of returning None.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (public or gated).
+    parameter_value : str or Path, optional
+        A folder the user gave (CLI option, notebook parameter, function argument).
+
+    Raises
+    ------
+    InputError
+        ``parameter_value`` does not exist; or the dataset is in neither the cache nor ``$FACENB_DATA_MIRROR``
+        (fix: ``run `facenb data fetch NAME``` for a public dataset, how to obtain it for a gated one).
+    """
+    d = dataset(name)
+    if parameter_value not in (None, ""):
+        p = Path(parameter_value).expanduser()
+        if not p.exists():
+            fix = d.gated_message() if d.gated else f"check the path, or omit it to use `facenb data fetch {name}`"
+            raise InputError(f"{name} folder not found", p, fix)
+        return p
+    found = locate(name)
+    if found is not None:
+        return found
+    if d.gated:
+        raise InputError(f"no {name} folder given", None, d.gated_message())
+    raise InputError(f"dataset {name} is not available: not in the facenb cache ({cache_dir() / name}) nor under "
+                     f"FACENB_DATA_MIRROR", None, f"run `facenb data fetch {name}`")
+
+
+def conformance_root(given: str | Path | None = None) -> Path | None:
+    """Folder of the official-output conformance cases (``<benchmark>/<case>/``), or None.
+
+    ``given`` when set (it must exist), else ``$FACENB_CONFORMANCE`` when set and existing, else None (the
+    notebooks then skip their conformance sections).
+    """
+    if given not in (None, ""):
+        p = Path(given).expanduser()
+        if not p.is_dir():
+            raise InputError("conformance folder not found", p, "give the folder holding <benchmark>/<case>/")
+        return p
+    env = os.environ.get("FACENB_CONFORMANCE")
+    if env and Path(env).expanduser().is_dir():
+        return Path(env).expanduser()
     return None
 
 

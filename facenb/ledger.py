@@ -23,14 +23,13 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from facenb.vocabulary import AFLW_YAW_BINS, REALY_REGIONS
+
 __all__ = ["LEDGER_COLUMNS", "build_ledger", "tier_counts"]
 
 LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric", "statistic", "reported",
                   "reproduced", "tier", "difference", "source", "why"]
 
-_REALY_REGIONS = ("nose", "mouth", "forehead", "cheek")
-_AFLW_BINS = ("0-30", "30-60", "60-90")
-_SOURCE_RANK = {"official leaderboard": 0, "paper": 1, "repository README": 2, "third party": 3}
 
 _WHY_Q = {
     "now": "NoW test-set scans are held by the organisers (scored only by their server); facenb's scorer matches "
@@ -45,12 +44,14 @@ _WHY_Q = {
 }
 
 
-def _best_source(rows: pd.DataFrame) -> pd.Series | None:
-    if rows.empty:
-        return None
-    r = rows.assign(_rank=rows["source_type"].map(_SOURCE_RANK).fillna(9),
-                    _ver=(rows.get("verified", "yes") != "yes").astype(int))
-    return r.sort_values(["_ver", "_rank"]).iloc[0]
+def _best_source(reported: pd.DataFrame, method: str, benchmark: str, split: str, region: str, metric: str,
+                 statistic: str) -> pd.Series | None:
+    """The best-supported row for one number (:func:`facenb.results.pick`: verified first, then source type)."""
+    from facenb import results as RS
+
+    rows = RS.pick(reported, method=method, benchmark=benchmark, split=split, region=region, metric=metric,
+                   statistic=statistic)
+    return None if rows.empty else rows.iloc[0]
 
 
 def _src(row: pd.Series | None) -> str:
@@ -59,18 +60,17 @@ def _src(row: pd.Series | None) -> str:
     return f"{row['source_type']}: {row['source_ref']}"
 
 
-def _component_values(method, benchmark, split, regions, statistic, claims: pd.DataFrame, reported: pd.DataFrame):
+def _component_values(method, benchmark, split, regions, metric, statistic, claims: pd.DataFrame,
+                      reported: pd.DataFrame):
     vals, srcs = [], []
     for reg in regions:
         own = claims[(claims.method == method) & (claims.benchmark == benchmark) & (claims.split == split)
-                     & (claims.region == reg) & (claims.statistic == statistic)]
+                     & (claims.region == reg) & (claims.metric == metric) & (claims.statistic == statistic)]
         if len(own):
             vals.append(float(own.iloc[0]["value"]))
             srcs.append("seed page")
             continue
-        best = _best_source(reported[(reported.method == method) & (reported.benchmark == benchmark)
-                                     & (reported.split == split) & (reported.region == reg)
-                                     & (reported.statistic == statistic)])
+        best = _best_source(reported, method, benchmark, split, reg, metric, statistic)
         if best is None:
             return None, None
         vals.append(float(best["value"]))
@@ -93,7 +93,8 @@ def build_ledger(
     recomputed : mapping claim_id -> (value, tier, source), optional
         Values a notebook recomputed (tier ``R`` or ``P``) with the data it was given.
     seeds_dir, reported_dir : path, optional
-        Defaults: the repository's ``seeds/`` and ``data/reported/``.
+        Defaults: the seed papers and the published-results table shipped with facenb
+        (:func:`facenb.results.default_seeds_dir`, :func:`facenb.results.default_data_dir`).
     """
     from facenb import results as RS
 
@@ -107,10 +108,8 @@ def build_ledger(
     for _, c in claims.iterrows():
         base = {k: c[k] for k in ("paper", "benchmark", "split", "region", "metric", "statistic")}
         base.update(claim_id=c["id"], reported=float(c["value"]))
-        same = reported[(reported.method == c["method"]) & (reported.benchmark == c["benchmark"])
-                        & (reported.split == c["split"]) & (reported.region == c["region"])
-                        & (reported.statistic == c["statistic"])]
-        best = _best_source(same)
+        best = _best_source(reported, c["method"], c["benchmark"], c["split"], c["region"], c["metric"],
+                            c["statistic"])
         if c["id"] in recomputed:
             value, tier, source = recomputed[c["id"]]
             rows.append({**base, "reproduced": float(value), "tier": tier, "difference": float(value) - base["reported"],
@@ -118,11 +117,11 @@ def build_ledger(
             continue
         comp = None
         if c["benchmark"] == "realy" and c["region"] == "all" and c["statistic"] == "mean":
-            comp = (_REALY_REGIONS, "REALY 'all' = mean of the four region means")
+            comp = (REALY_REGIONS, "REALY 'all' = mean of the four region means")
         elif c["benchmark"] == "aflw2000_3d" and c["region"] == "balanced" and c["statistic"] == "mean":
-            comp = (_AFLW_BINS, "balanced NME = mean of the three yaw-bin NMEs")
+            comp = (AFLW_YAW_BINS, "balanced NME = mean of the three yaw-bin NMEs")
         if comp is not None:
-            vals, srcs = _component_values(c["method"], c["benchmark"], c["split"], comp[0], "mean", claims if
+            vals, srcs = _component_values(c["method"], c["benchmark"], c["split"], comp[0], c["metric"], "mean", claims if
                                            c["benchmark"] == "realy" else claims.iloc[0:0], reported)
             if vals is not None:
                 value = float(np.mean(vals))

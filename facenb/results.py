@@ -68,6 +68,7 @@ import pandas as pd
 import yaml
 
 from facenb.errors import InputError
+from facenb.vocabulary import AFLW_YAW_BINS, REALY_REGIONS, SEED_METHODS
 
 __all__ = [
     "COLUMNS",
@@ -110,10 +111,8 @@ STATISTICS = ("mean", "median", "std")
 SOURCE_TYPES = ("official leaderboard", "paper", "repository README", "third party")
 #: Order in which :func:`pick` prefers sources (verified rows first, then this order).
 SOURCE_PRIORITY = {t: i for i, t in enumerate(SOURCE_TYPES)}
-REALY_REGIONS = ("nose", "mouth", "forehead", "cheek")
-AFLW_BINS = ("0-30", "30-60", "60-90")
-#: The five seed papers' methods (the default highlight of plots and notebooks).
-SEED_METHODS = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet")
+#: AFLW2000-3D yaw bins (``facenb.vocabulary.AFLW_YAW_BINS``).
+AFLW_BINS = AFLW_YAW_BINS
 
 #: Allowed vocabulary per benchmark: splits, regions, and metric -> unit.
 BENCHMARKS: dict[str, dict] = {
@@ -152,17 +151,20 @@ BENCHMARKS: dict[str, dict] = {
 #: Plausible open ranges per unit (a value outside is a typo or a unit mix-up).
 RANGES = {"mm": (0.0, 50.0), "percent": (0.0, 100.0)}
 
-_REPO = Path(__file__).resolve().parents[1]
-
-
 def default_data_dir() -> Path:
-    """``data/reported`` of the facenb source tree (where the published-results table lives)."""
-    return _REPO / "data" / "reported"
+    """The published-results table shipped with facenb (the repository's ``data/reported/``, package resource
+    ``facenb._resources.reported``; see :func:`facenb.data.resource_dir`)."""
+    from facenb.data import resource_dir
+
+    return resource_dir("reported")
 
 
 def default_seeds_dir() -> Path:
-    """``seeds`` of the facenb source tree (one YAML per seed paper)."""
-    return _REPO / "seeds"
+    """The seed papers shipped with facenb (the repository's ``seeds/``, one YAML per paper; package resource
+    ``facenb._resources.seeds``)."""
+    from facenb.data import resource_dir
+
+    return resource_dir("seeds")
 
 
 # ----------------------------------------------------------------------------------------- validation

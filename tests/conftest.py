@@ -21,6 +21,8 @@ settings.register_profile("facenb", derandomize=True, deadline=None)
 settings.load_profile("facenb")
 
 REPO = Path(__file__).resolve().parents[1]
+# The download cache of the tests is the checkout's git-ignored data/cache (as the Makefile sets it), not ~/.cache.
+os.environ.setdefault("FACENB_DATA", str(REPO / "data" / "cache"))
 
 
 def _require() -> bool:

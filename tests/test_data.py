@@ -103,11 +103,50 @@ def test_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("FACENB_DATA", str(tmp_path / "c"))
     assert data.cache_dir() == tmp_path / "c"
     monkeypatch.delenv("FACENB_DATA")
-    # the tests run from a source checkout: its git-ignored data/cache
-    assert data.cache_dir() == REPO / "data" / "cache"
-    monkeypatch.setattr(data, "_checkout_root", lambda: None)
+    # without FACENB_DATA: the user cache, never a folder of the package or of the checkout
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert data.cache_dir() == tmp_path / "xdg" / "facenb"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "facenb"
+
+
+def test_resource_dirs_hold_the_packaged_data():
+    assert sorted(p.name for p in data.resource_dir("reported").glob("*.csv"))
+    assert {p.stem for p in data.resource_dir("seeds").glob("*.yaml")} == {"focus", "mgcnet", "mica", "prnet", "psl"}
+    assert (data.resource_dir("notebooks") / "params.yaml").is_file()
+    # the editable install maps the top-level folders: the same files as the checkout (no copy)
+    assert (data.resource_dir("seeds") / "psl.yaml").read_bytes() == (REPO / "seeds" / "psl.yaml").read_bytes()
+    with pytest.raises(InputError, match="unknown package resource 'x'"):
+        data.resource_dir("x")
+
+
+def test_require(monkeypatch, tmp_path, data_mirror):
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "empty_cache"))
+    monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
+    with pytest.raises(InputError, match=r"dataset aflw2000_3d is not available.*run `facenb data fetch aflw2000_3d`"):
+        data.require("aflw2000_3d")
+    with pytest.raises(InputError, match="realy is licence-gated"):
+        data.require("realy")
+    with pytest.raises(InputError, match="aflw2000_3d folder not found"):
+        data.require("aflw2000_3d", tmp_path / "typo")  # a given folder must exist: no silent fall-back
+    assert data.require("aflw2000_3d", tmp_path) == tmp_path
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(data_mirror))
+    assert data.require("aflw2000_3d") == data_mirror / "aflw2000_3d"
+
+
+def test_conformance_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
+    assert data.conformance_root() is None
+    monkeypatch.setenv("FACENB_CONFORMANCE", str(tmp_path / "absent"))
+    assert data.conformance_root() is None
+    monkeypatch.setenv("FACENB_CONFORMANCE", str(tmp_path))
+    assert data.conformance_root() == tmp_path
+    own = tmp_path / "own"
+    own.mkdir()
+    assert data.conformance_root(own) == own
+    with pytest.raises(InputError, match="conformance folder not found"):
+        data.conformance_root(tmp_path / "nope")
 
 
 # ------------------------------------------------------------------------------------ the shared mirror

@@ -361,7 +361,10 @@ def evaluate(
     solver : {'cg-legacy', 'exact'}
         Gauss-Newton solver of the refinement (``'cg-legacy'`` = official).
     check_units : bool
-        Check that the scan landmarks look like millimetres.
+        Check that the scan landmarks look like millimetres, and that each mesh's size fits its landmarks and
+        the landmarks lie on or near it (``_check_geometry``: scale-free ratios with documented thresholds;
+        the scan without faces here, so against its vertices). Degenerate landmark sets (identical, collinear)
+        are always refused (:func:`facenb.landmarks.check_spread`).
     where : str, optional
         Name used in error messages (e.g. the prediction's path).
 
@@ -381,10 +384,16 @@ def evaluate(
     check_finite(scan_vertices, where, "scan vertices")
     check_finite(pred_vertices, where, "prediction vertices")
     check_finite(np.asarray(pred_lm, dtype=np.float64), where, "predicted landmarks")
+    check_spread(scan_lm, where, "scan landmarks")
+    check_spread(pred_lm, where, "predicted landmarks")
     if check_units:
         _check_scan_units(scan_lm, where)
+        _check_geometry(scan_vertices, None, scan_lm, "scan", where, where)
     if metric:
         pred_unit = _check_metric_units(pred_lm, pred_unit, where)
+    if check_units:
+        _check_geometry(pred_vertices, pred_faces, pred_lm, "prediction", where, where,
+                        UNIT_FACTORS[pred_unit] if metric else None)
 
     removed = 0
     if clean_mesh and len(pred_faces):
