@@ -20,7 +20,8 @@ def _add_now(sub: argparse._SubParsersAction) -> None:
         description=(
             "Score predictions with the NoW protocol. Single pair: --scan --scan-landmarks --pred "
             "--pred-landmarks. Dataset: --dataset NOW_DIR (or --image-list with --scans/--scan-landmarks-dir) "
-            "--predictions PRED_DIR --out DIR."
+            "--predictions PRED_DIR --out DIR. Exit status (dataset mode, facenb.runner): 0 every image scored, 1 some "
+            "failed or missing, 2 bad input or nothing scorable."
         ),
     )
     single = p.add_argument_group("single pair")
@@ -85,18 +86,24 @@ def _run_now(args: argparse.Namespace) -> int:
             challenge=args.challenge, scans_dir=args.scans, scan_landmarks_dir=args.scan_landmarks_dir,
             jobs=args.jobs, method=args.method, progress=not args.no_progress, pred_topology=args.pred_topology,
             **kw)
-        o = res.overall
-        print(f"NoW {'metric' if args.metric else 'non-metric'}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, "
-              f"std {o.std_mm:.4f} mm over {o.n_points} points; {len(res.outcomes) - res.n_missing - res.n_failed} "
-              f"images scored, {res.n_missing} missing, {res.n_failed} failed -> {res.out_dir}")
-        for ch, s in res.per_challenge.items():
-            print(f"  {ch:22s} median {s.median_mm:.4f}  mean {s.mean_mm:.4f}  std {s.std_mm:.4f}  ({s.n_points} points)")
+        for note in res.notes:
+            print(f"facenb: note: {note}", file=sys.stderr)
         for o_ in res.outcomes:
             if o_.status == "missing":
-                print(f"facenb: warning: missing prediction for {o_.image.key} (counted as missing)", file=sys.stderr)
+                print(f"facenb: warning: {o_.error} (counted as missing)", file=sys.stderr)
             elif o_.status == "failed":
-                print(f"facenb: error: {o_.error}", file=sys.stderr)
-        return 2 if res.n_failed else 0
+                print(f"facenb: error: {o_.image.key}: {o_.error}", file=sys.stderr)
+        if res.n_scored == 0:
+            print(f"facenb: error: no image could be scored ({res.n_failed} failed, {res.n_missing} missing); "
+                  f"see {res.out_dir / 'per_image.csv'}", file=sys.stderr)
+            return res.exit_code
+        o = res.overall
+        print(f"NoW {'metric' if args.metric else 'non-metric'}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, "
+              f"std {o.std_mm:.4f} mm over {o.n_points} points; {res.n_scored} images scored ({res.n_cached} from "
+              f"cache), {res.n_missing} missing, {res.n_failed} failed -> {res.out_dir}")
+        for ch, s in res.per_challenge.items():
+            print(f"  {ch:22s} median {s.median_mm:.4f}  mean {s.mean_mm:.4f}  std {s.std_mm:.4f}  ({s.n_points} points)")
+        return res.exit_code  # the runner's rule: 0 all scored, 1 some failed or missing, 2 nothing scored
     missing = [n for n, v in zip(("--scan", "--scan-landmarks", "--pred", "--pred-landmarks"), single)
                if v is None and not (n == "--pred-landmarks" and args.pred_topology)]
     if missing:

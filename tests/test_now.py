@@ -106,9 +106,12 @@ def test_dataset_missing_prediction_is_counted(conformance_dir, tmp_path, capsys
     (d / "predictions/SUBJ_B_james/multiview_occlusions/IMG_0004.obj").unlink()
     rc = main(["now", "--dataset", str(d), "--predictions", str(d / "predictions"), "--out", str(tmp_path / "o"),
                "--no-progress"])
-    assert rc == 0
+    assert rc == 1  # the runner's rule: some items missing -> 1 (was 0 before the runner)
     err = capsys.readouterr().err
     assert "missing prediction for SUBJ_B_james/multiview_occlusions/IMG_0004" in err
+    # the note says which path was expected, and that the landmarks are there
+    assert "expected the mesh " + str(d / "predictions/SUBJ_B_james/multiview_occlusions/IMG_0004.obj") in err
+    assert "IMG_0004.txt are there" in err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["n_missing"] == 1 and summary["n_scored"] == 3
 
@@ -119,7 +122,7 @@ def test_dataset_bad_prediction_fails_alone(conformance_dir, tmp_path, capsys):
     bad.write_text("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     rc = main(["now", "--dataset", str(d), "--predictions", str(d / "predictions"), "--out", str(tmp_path / "o"),
                "--no-progress", "--jobs", "2"])
-    assert rc == 2
+    assert rc == 1  # the runner's rule: some items failed -> 1 (was 2 before the runner)
     err = capsys.readouterr().err
     assert "IMG_0002.obj" in err and "NaN" in err and "Traceback" not in err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())

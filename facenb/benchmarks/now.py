@@ -32,12 +32,8 @@ Gauss-Newton solves instead of the official CG; a slightly better optimum, not t
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
-import hashlib
-import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -66,6 +62,9 @@ __all__ = [
     "ImageOutcome",
     "DatasetResult",
     "evaluate_dataset",
+    "dataset_items",
+    "score_image",
+    "missing_note",
 ]
 
 LANDMARK_NAMES = (
@@ -473,6 +472,11 @@ def evaluate_files(
         raise InputError("no predicted landmarks", pred, "give --pred-landmarks FILE or --pred-topology NAME|auto")
     kwargs.setdefault("where", str(pred))
     _check_scan_units(scan_lm, str(scan_landmarks))
+    _check_geometry(scan_mesh.vertices, scan_mesh.faces, scan_lm, "scan", str(scan), str(scan_landmarks))
+    lm_where = str(pred_landmarks if pred_landmarks is not None else pred)
+    unit = _check_metric_units(pred_lm, kwargs.get("pred_unit"), lm_where) if kwargs.get("metric") else None
+    _check_geometry(pred_mesh.vertices, pred_mesh.faces, pred_lm, "prediction", str(pred), lm_where,
+                    UNIT_FACTORS[unit] if unit else None)
     return evaluate(scan_mesh.vertices, scan_lm, pred_mesh.vertices, pred_mesh.faces, pred_lm,
                     check_units=False, **kwargs)
 
@@ -483,7 +487,8 @@ class NowImage:
     """One line of a NoW image list, resolved to files.
 
     ``pred_mesh`` / ``pred_landmarks`` are None when missing (``.obj`` preferred over ``.ply``, ``.npy``
-    over ``.txt``, as officially).
+    over ``.txt``, as officially). ``pred_stem`` is the expected prediction path without its suffix
+    (``<predictions>/<subject>/<challenge>/<image>``).
     """
 
     line: str
@@ -494,6 +499,7 @@ class NowImage:
     scan_landmarks: Path
     pred_mesh: Path | None
     pred_landmarks: Path | None
+    pred_stem: Path | None = None
 
     @property
     def key(self) -> str:
@@ -514,12 +520,17 @@ def list_images(
     challenge: str | None = None,
     scans_dir: str | Path | None = None,
     scan_landmarks_dir: str | Path | None = None,
+    notes: list | None = None,
 ) -> list[NowImage]:
     """Resolve the official NoW layout.
 
     ``dataset_dir`` holds ``imagepathsvalidation.txt`` / ``imagepathstest.txt``, ``scans/<subject>/*.obj``
     and ``scans_lmks_onlypp/<subject>/*.pp``; ``predictions_dir`` holds
     ``<subject>/<challenge>/<image>.obj|.ply`` with ``.npy|.txt`` landmarks.
+
+    A line repeating an earlier image (same ``subject/challenge/image``) is listed once; an image with both an
+    ``.obj`` and a ``.ply`` (or both ``.npy`` and ``.txt`` landmarks) uses the official choice. Both are said in
+    one line each, appended to ``notes`` when given.
     """
     pred_root = Path(predictions_dir)
     if not pred_root.is_dir():
@@ -543,8 +554,14 @@ def list_images(
                          "give --dataset NOW_DIR (with scans_lmks_onlypp/) or --scan-landmarks-dir DIR")
     if challenge not in (None, "", *CHALLENGES):
         raise InputError(f"unknown challenge {challenge!r}", None, "use one of " + ", ".join(CHALLENGES))
-    out = []
-    for line in image_list.read_text().splitlines():
+    try:
+        text = image_list.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("image list is not UTF-8 text", image_list,
+                         "give the NoW imagepaths*.txt (one <subject>/<challenge>/<image> per line)") from None
+    out: list[NowImage] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
@@ -556,32 +573,72 @@ def list_images(
         if challenge and chal != challenge:
             continue
         stem = os.path.splitext(filename)[0]
+        key = f"{subject}/{chal}/{stem}"
+        if key in first_line:
+            if notes is not None:
+                notes.append(f"{image_list}: line {number} repeats {key} (line {first_line[key]}); scored once")
+            continue
+        first_line[key] = number
         scan = _first(scans / subject, "*.obj")
         scan_lm = _first(lmks / subject, "*.pp")
         if scan is None or scan_lm is None:
             raise InputError(f"no scan (.obj) or scan landmarks (.pp) for subject {subject}",
                              scans / subject if scan is None else lmks / subject, "complete the NoW dataset folder")
         d = pred_root / subject / chal
-        mesh = next((d / (stem + e) for e in (".obj", ".ply") if (d / (stem + e)).is_file()), None)
-        lm = next((d / (stem + e) for e in (".npy", ".txt") if (d / (stem + e)).is_file()), None)
-        out.append(NowImage(line, subject, chal, stem, scan, scan_lm, mesh, lm))
+        meshes = [d / (stem + e) for e in (".obj", ".ply") if (d / (stem + e)).is_file()]
+        lms = [d / (stem + e) for e in (".npy", ".txt") if (d / (stem + e)).is_file()]
+        if notes is not None:
+            for found, what in ((meshes, "prediction meshes"), (lms, "prediction landmark files")):
+                if len(found) > 1:
+                    notes.append(f"{key}: both {found[0].name} and {found[1].name} exist; {found[0].name} is used "
+                                 f"(the official choice) for the {what}")
+        out.append(NowImage(line, subject, chal, stem, scan, scan_lm, meshes[0] if meshes else None,
+                            lms[0] if lms else None, d / stem))
     return out
+
+
+def missing_note(img: NowImage, need_landmarks: bool = True) -> str | None:
+    """One line saying which prediction file(s) of ``img`` were expected where, or None if nothing is missing."""
+    stem = img.pred_stem if img.pred_stem is not None else Path(img.key)
+    mesh_missing = img.pred_mesh is None
+    lm_missing = need_landmarks and img.pred_landmarks is None
+    if mesh_missing and lm_missing:
+        return (f"missing prediction for {img.key}: expected {stem}.obj (or .ply) and its landmarks {stem}.npy "
+                f"(or .txt)")
+    if mesh_missing:
+        extra = f"; the landmarks {img.pred_landmarks.name} are there" if img.pred_landmarks is not None else ""
+        return f"missing prediction for {img.key}: expected the mesh {stem}.obj (or .ply){extra}"
+    if lm_missing:
+        return (f"missing prediction for {img.key}: only the landmark file is missing: expected {stem}.npy "
+                f"(or .txt) next to {img.pred_mesh.name}")
+    return None
 
 
 @dataclass(frozen=True)
 class ImageOutcome:
-    """Per-image outcome in a dataset run: ``status`` is ``ok``, ``missing`` or ``failed``."""
+    """Per-image outcome in a dataset run: ``status`` is ``ok``, ``cached``, ``missing`` or ``failed``
+    (:data:`facenb.runner.STATUSES`); ``error`` is the one-line reason of ``missing``/``failed``."""
 
     image: NowImage
     status: str
     stats: Stats | None = None
     distances_file: Path | None = None
     error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def scored(self) -> bool:
+        return self.status in ("ok", "cached")
 
 
 @dataclass(frozen=True)
 class DatasetResult:
-    """Dataset-level NoW result (official aggregation over the concatenated distances)."""
+    """Dataset-level NoW result (official aggregation over the concatenated distances).
+
+    ``notes`` holds the image-list remarks of :func:`list_images` (repeated lines, ``.obj`` and ``.ply`` both
+    present) and ``warnings`` the runner's (a damaged cache entry recomputed); :attr:`exit_code` is
+    :func:`facenb.runner.exit_code` of the outcomes.
+    """
 
     overall: Stats
     per_challenge: dict
@@ -590,44 +647,61 @@ class DatasetResult:
     n_failed: int
     out_dir: Path
     settings: dict = field(default_factory=dict)
+    notes: tuple = ()
+    warnings: tuple = ()
+
+    @property
+    def n_scored(self) -> int:
+        return sum(o.scored for o in self.outcomes)
+
+    @property
+    def n_cached(self) -> int:
+        return sum(o.status == "cached" for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        from facenb import runner
+
+        return runner.exit_code([runner.Outcome(o.image.key, o.status) for o in self.outcomes])
 
     def distances(self, challenge: str | None = None) -> list[np.ndarray]:
         """Per-image distance vectors (in image-list order), optionally for one challenge."""
         return [np.load(o.distances_file) for o in self.outcomes
-                if o.status == "ok" and (challenge is None or o.image.challenge == challenge)]
+                if o.scored and (challenge is None or o.image.challenge == challenge)]
 
 
-def _fingerprint(img: NowImage, settings: dict) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for p in (img.scan, img.scan_landmarks, img.pred_mesh, img.pred_landmarks):
-        if p is None:  # landmarks from the topology (settings["pred_topology"])
+def dataset_items(images: Sequence[NowImage], pred_topology: str | None = None) -> list:
+    """One :class:`facenb.runner.Item` per image: key ``subject/challenge/image``, inputs ``(scan, scan .pp,
+    prediction mesh, prediction landmarks)`` (the landmarks left out with ``pred_topology``), ``missing`` set
+    (:func:`missing_note`) when a prediction file is absent."""
+    from facenb.runner import Item
+
+    items = []
+    for img in images:
+        note = missing_note(img, need_landmarks=not pred_topology)
+        if note is not None:
+            items.append(Item(img.key, (), {}, note))
             continue
-        st = p.stat()
-        h.update(f"{p}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()
+        inputs = (img.scan, img.scan_landmarks, img.pred_mesh)
+        if img.pred_landmarks is not None:
+            inputs += (img.pred_landmarks,)
+        items.append(Item(img.key, inputs))
+    return items
 
 
-def _score_image(img: NowImage, settings: dict, cache_dir: Path) -> ImageOutcome:
-    name = img.key.replace("/", "__")
-    npy, meta = cache_dir / f"{name}.npy", cache_dir / f"{name}.json"
-    fp = _fingerprint(img, settings)
-    if npy.is_file() and meta.is_file():
-        try:
-            m = json.loads(meta.read_text())
-            if m.get("fingerprint") == fp:
-                return ImageOutcome(img, "ok", Stats(**m["stats"]), npy)
-        except (json.JSONDecodeError, TypeError, KeyError):
-            pass
-    try:
-        res = evaluate_files(img.scan, img.scan_landmarks, img.pred_mesh, img.pred_landmarks, **settings)
-    except InputError as exc:
-        return ImageOutcome(img, "failed", error=str(exc))
-    tmp = npy.with_suffix(".tmp.npy")
-    np.save(tmp, res.distances)
-    os.replace(tmp, npy)
-    meta.write_text(json.dumps({"fingerprint": fp, "stats": res.stats._asdict(), "image": img.key,
-                                "iterations": res.iterations, "stop_reason": res.stop_reason}))
-    return ImageOutcome(img, "ok", res.stats, npy)
+def score_image(item, settings: dict) -> dict:
+    """``score_one`` of the NoW dataset runner: :func:`evaluate_files` on the item's inputs.
+
+    Returns the payload ``{"distances": (n,) float64 mm, "mean_mm", "median_mm", "std_mm", "n_points",
+    "iterations", "stop_reason"}``.
+    """
+    scan, scan_lm, pred = item.inputs[:3]
+    pred_lm = item.inputs[3] if len(item.inputs) > 3 else None
+    kw = {k: v for k, v in settings.items() if not k.startswith("_")}
+    res = evaluate_files(scan, scan_lm, pred, pred_lm, **kw)
+    return {"distances": np.asarray(res.distances, dtype=np.float64), "mean_mm": res.mean_mm,
+            "median_mm": res.median_mm, "std_mm": res.std_mm, "n_points": res.n_points,
+            "iterations": res.iterations, "stop_reason": res.stop_reason}
 
 
 def evaluate_dataset(
@@ -648,73 +722,93 @@ def evaluate_dataset(
     method: str = "RECON",
     progress: bool = True,
     pred_topology: str | None = None,
+    executor=None,
+    warn=None,
 ) -> DatasetResult:
-    """Score a NoW predictions folder, official layout, and write the outputs to ``out_dir``.
+    """Score a NoW predictions folder, official layout, with :func:`facenb.runner.run`, and write the outputs.
 
-    Writes ``per_image/<subject>__<challenge>__<image>.npy`` (distances, also the resume cache),
-    ``per_image.csv``, ``summary.json`` and ``summary.csv`` (overall and per challenge), and
+    Writes to ``out_dir``: ``per_image/<subject>__<challenge>__<image>.npy`` (distances, float64 mm),
+    ``per_image.csv``, ``summary.json`` (strict JSON) and ``summary.csv`` (overall and per challenge), and
     ``<method>_computed_distances[_<challenge>].npy`` (the official ``{'computed_distances': [...],
     'num_missing_files': k}`` pickle read by the official ``cumulative_errors.py``; facenb does not shuffle
-    the per-image vectors as ``compute_error.py`` does -- statistics are unaffected).
+    the per-image vectors as ``compute_error.py`` does -- statistics are unaffected). The resume cache is the
+    runner's (``cache/``, content-hashed, checksummed entries); ``.facenb.lock`` guards the folder during the run.
     With ``pred_topology`` (name or ``"auto"``) an image needs no landmark file (see :func:`evaluate_files`).
-    Images without prediction mesh or landmarks are counted as missing (as officially) and skipped;
-    images whose files are unreadable are reported as failed and skipped.
+    Images without prediction mesh or landmarks are counted as missing (as officially) and skipped; images
+    that cannot be scored (bad files, degenerate landmarks, any exception) are reported as failed and the
+    others go on.
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes (``executor="processes"`` when > 1).
+    executor : optional
+        A :func:`facenb.runner.run` executor (``"serial"``, ``"processes"``, or an object such as a Dask
+        executor); default from ``jobs``.
+    warn : callable, optional
+        Receives the runner's one-line warnings (default: stderr).
+
+    Raises
+    ------
+    InputError
+        Bad folders or image list; nothing scorable (an empty image list, no image of ``challenge``, no
+        prediction found for any image -- e.g. misnamed files or a flat folder); the output folder in use by
+        another run.
     """
+    from facenb import runner
+
+    notes: list[str] = []
     images = list_images(dataset_dir, predictions_dir, split=split, image_list=image_list, challenge=challenge,
-                         scans_dir=scans_dir, scan_landmarks_dir=scan_landmarks_dir)
-    out = Path(out_dir)
-    cache = out / "per_image"
-    cache.mkdir(parents=True, exist_ok=True)
+                         scans_dir=scans_dir, scan_landmarks_dir=scan_landmarks_dir, notes=notes)
+    where = Path(image_list) if image_list is not None else (
+        Path(dataset_dir) / ("imagepathsvalidation.txt" if split == "val" else "imagepathstest.txt"))
+    if not images:
+        raise InputError("the image list names no image" + (f" of challenge {challenge}" if challenge else ""),
+                         where, "give the NoW imagepaths*.txt (one <subject>/<challenge>/<image> per line)")
+    items = dataset_items(images, pred_topology)
+    if all(it.missing is not None for it in items):
+        raise InputError(
+            f"no prediction found for any of the {len(items)} images ({items[0].missing})", predictions_dir,
+            "save predictions as <subject>/<challenge>/<image>.obj|.ply with <image>.npy|.txt landmarks")
     settings = {"metric": metric, "pred_unit": pred_unit, "clean_mesh": clean_mesh, "solver": solver}
     if pred_topology:
         settings["pred_topology"] = pred_topology
-    outcomes: dict[int, ImageOutcome] = {}
-    todo = []
-    for i, img in enumerate(images):
-        if img.pred_mesh is None or (img.pred_landmarks is None and not pred_topology):
-            outcomes[i] = ImageOutcome(img, "missing", error="prediction mesh or landmarks not found")
+    out = Path(out_dir)
+    if executor is None:
+        executor = "processes" if jobs > 1 else "serial"
+    res = runner.run(items, score_image, settings, out, executor=executor, jobs=jobs, progress=progress,
+                     desc="NoW", warn=warn)
+    return _write_dataset_outputs(images, res, out, settings, challenge, method, tuple(notes))
+
+
+def _atomic_save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, arr)
+    os.replace(tmp, path)
+
+
+def _write_dataset_outputs(images: Sequence[NowImage], res, out: Path, settings: dict, challenge: str | None,
+                           method: str, notes: tuple = ()) -> DatasetResult:
+    from facenb.runner import write_summary
+
+    per_image = out / "per_image"
+    per_image.mkdir(parents=True, exist_ok=True)
+    outcomes, dists = [], []
+    for img, o in zip(images, res.outcomes):
+        if o.status in ("ok", "cached"):
+            v = o.value
+            npy = per_image / f"{img.key.replace('/', '__')}.npy"
+            _atomic_save(npy, v["distances"])
+            dists.append(v["distances"])
+            stats = Stats(v["mean_mm"], v["median_mm"], v["std_mm"], v["n_points"])
+            outcomes.append(ImageOutcome(img, o.status, stats, npy, None, o.seconds))
         else:
-            todo.append(i)
-    bar = _progress(len(todo), progress)
-    if jobs > 1 and len(todo) > 1:
-        with cf.ProcessPoolExecutor(max_workers=jobs) as ex:
-            futs = {ex.submit(_score_image, images[i], settings, cache): i for i in todo}
-            for fut in cf.as_completed(futs):
-                outcomes[futs[fut]] = fut.result()
-                bar.update(1)
-    else:
-        for i in todo:
-            outcomes[i] = _score_image(images[i], settings, cache)
-            bar.update(1)
-    bar.close()
-    ordered = tuple(outcomes[i] for i in range(len(images)))
-    return _write_dataset_outputs(ordered, out, settings, challenge, method)
-
-
-class _NoBar:
-    def update(self, n):  # pragma: no cover - trivial
-        pass
-
-    def close(self):  # pragma: no cover - trivial
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="NoW", unit="image", file=sys.stderr)
-
-
-def _write_dataset_outputs(outcomes: Sequence[ImageOutcome], out: Path, settings: dict, challenge: str | None,
-                           method: str) -> DatasetResult:
-    ok = [o for o in outcomes if o.status == "ok"]
-    dists = {id(o): np.load(o.distances_file) for o in ok}
-    overall = statistics([dists[id(o)] for o in ok])
+            outcomes.append(ImageOutcome(img, o.status, None, None, o.reason, o.seconds))
+    ok = [o for o in outcomes if o.scored]
+    overall = statistics(dists)
     per_ch = {}
     for ch in CHALLENGES:
-        sel = [dists[id(o)] for o in ok if o.image.challenge == ch]
+        sel = [d for o, d in zip(ok, dists) if o.image.challenge == ch]
         if sel:
             per_ch[ch] = statistics(sel)
     n_missing = sum(o.status == "missing" for o in outcomes)
@@ -728,26 +822,28 @@ def _write_dataset_outputs(outcomes: Sequence[ImageOutcome], out: Path, settings
         "n_failed": n_failed,
         "missing": [o.image.key for o in outcomes if o.status == "missing"],
         "failed": {o.image.key: o.error for o in outcomes if o.status == "failed"},
+        "notes": list(notes),
         "settings": settings,
         "protocol": "NoW (soubhiksanyal/now_evaluation), reproduced by facenb",
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    with open(out / "summary.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["group", "mean_mm", "median_mm", "std_mm", "n_points", "n_images"])
-        w.writerow(["all", *overall[:3], overall.n_points, len(ok)])
-        for k, v in per_ch.items():
-            w.writerow([k, *v[:3], v.n_points, sum(o.image.challenge == k for o in ok)])
-    with open(out / "per_image.csv", "w", newline="") as fh:
+    rows = [{"group": "all", "mean_mm": overall.mean_mm, "median_mm": overall.median_mm, "std_mm": overall.std_mm,
+             "n_points": overall.n_points, "n_images": len(ok)}]
+    rows += [{"group": k, "mean_mm": v.mean_mm, "median_mm": v.median_mm, "std_mm": v.std_mm,
+              "n_points": v.n_points, "n_images": sum(o.image.challenge == k for o in ok)} for k, v in per_ch.items()]
+    write_summary(out, "summary", summary, rows)
+    tmp = out / f".per_image.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["image", "subject", "challenge", "status", "mean_mm", "median_mm", "std_mm", "n_points",
                     "error"])
         for o in outcomes:
             s = o.stats
-            w.writerow([o.image.line, o.image.subject, o.image.challenge, o.status,
+            status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
+            w.writerow([o.image.line, o.image.subject, o.image.challenge, status,
                         *(s[:4] if s else ("", "", "", "")), o.error or ""])
+    os.replace(tmp, out / "per_image.csv")
     ident = method + ("_metrical" if settings.get("metric") else "")
     fname = f"{ident}_computed_distances{'_' + challenge if challenge else ''}.npy"
-    np.save(out / fname, {"computed_distances": [dists[id(o)] for o in ok], "num_missing_files": n_missing},
-            allow_pickle=True)
-    return DatasetResult(overall, per_ch, tuple(outcomes), n_missing, n_failed, out, settings)
+    np.save(out / fname, {"computed_distances": dists, "num_missing_files": n_missing}, allow_pickle=True)
+    return DatasetResult(overall, per_ch, tuple(outcomes), n_missing, n_failed, out, settings, notes,
+                         tuple(res.warnings))
