@@ -288,3 +288,154 @@ def test_bad_inputs():
         S.evaluate(V + 1e4, lm, V, F, lm)
     with pytest.raises(InputError):
         S.StirlingOptions(reflection="no")
+
+
+# ----------------------------------------------------------------------------------------------- dataset mode
+def _layout(conformance_dir, tmp_path):
+    """A miniature release made of conformance cases (copied at test time, never committed)."""
+    c = conformance_dir / "stirling"
+    ds, pred = tmp_path / "release", tmp_path / "pred"
+    img = ds / "Real_images__Subset_2D_FG2018"
+    for sub, names in (("HQ", ["F1001_01", "F1001_02"]), ("LQ", ["M1002_01", "m1003_01", "F1001_03"])):
+        (img / sub).mkdir(parents=True)
+        for n in names:
+            (img / sub / f"{n}.jpg").write_bytes(b"")
+    for folder, name, case in (("F_3D_N", "F1001_N", "st01_james_decimated"),
+                               ("M_3D_N", "m1002_N", "st03_pred_in_metres_expression")):
+        (ds / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(c / case / "scan.obj", ds / folder / f"{name}.obj")
+        (ds / "annotations" / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(c / case / "scan.lnd", ds / "annotations" / folder / f"{name.upper()}.lnd")
+    for sub, name, case in (("HQ", "F1001_01", "st01_james_decimated"), ("HQ", "F1001_02", "st07_pred_in_inches_rotated"),
+                            ("LQ", "M1002_01", "st03_pred_in_metres_expression"),
+                            ("LQ", "F1001_03", "st08_partial_prediction")):
+        (pred / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(c / case / "pred.obj", pred / sub / f"{name}.obj")
+        shutil.copy(c / case / "pred_lmks.txt", pred / sub / f"{name}.txt")
+    exp = {k: json.loads((c / case / "expected.json").read_text()) for k, case in (
+        ("HQ/F1001_01", "st01_james_decimated"), ("HQ/F1001_02", "st07_pred_in_inches_rotated"),
+        ("LQ/M1002_01", "st03_pred_in_metres_expression"), ("LQ/F1001_03", "st08_partial_prediction"))}
+    return ds, pred, exp
+
+
+def test_dataset_mode(conformance_dir, tmp_path):
+    ds, pred, exp = _layout(conformance_dir, tmp_path)
+    out = tmp_path / "out"
+    res = S.evaluate_dataset(ds, pred, out, progress=False)
+    rows = {r["key"]: r for r in res.rows}
+    assert rows["LQ/m1003_01"]["status"] == "missing" and "m1003_N.obj" in rows["LQ/m1003_01"]["reason"]
+    for k, e in exp.items():
+        assert rows[k]["status"] == "ok"
+        for s in ("mean_mm", "median_mm", "std_mm", "rmse_mm", "max_mm"):
+            assert abs(rows[k][s] - e[s]) < TOL
+        assert rows[k]["n_points"] == e["n_points"]
+    hq, lq, al = res.per_subset["HQ"], res.per_subset["LQ"], res.per_subset["all"]
+    assert hq["value_mm"] == pytest.approx((exp["HQ/F1001_01"]["rmse_mm"] + exp["HQ/F1001_02"]["rmse_mm"]) / 2)
+    assert lq["n_images"] == 3 and lq["n_scored"] == 2 and lq["n_missing"] == 1
+    assert al["n_scored"] == 4
+    assert lq["mean_of_mean_mm"] == pytest.approx((exp["LQ/M1002_01"]["mean_mm"] + exp["LQ/F1001_03"]["mean_mm"]) / 2)
+    n = exp["LQ/M1002_01"]["n_points"] + exp["LQ/F1001_03"]["n_points"]
+    pooled = (exp["LQ/M1002_01"]["mean_mm"] * exp["LQ/M1002_01"]["n_points"]
+              + exp["LQ/F1001_03"]["mean_mm"] * exp["LQ/F1001_03"]["n_points"]) / n
+    assert lq["pooled_mean_mm"] == pytest.approx(pooled, abs=1e-9) and lq["n_points"] == n
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["statistic"] == "rmse" and summary["HQ"]["n_scored"] == 2
+    assert (out / "per_image.csv").read_text().count("\n") == 6
+    # the official submission files, one per image
+    i, d = S.read_distances(out / "distances" / "HQ" / "F1001_01_distances.txt")
+    e_i, e_d = S.read_distances(conformance_dir / "stirling" / "st01_james_decimated" / "expected_distances.txt")
+    np.testing.assert_array_equal(i, e_i)
+    np.testing.assert_allclose(d, e_d, atol=TOL)
+    # rerun: cached, same numbers; other statistic
+    again = S.evaluate_dataset(ds, pred, out, progress=False, statistic="mean", subset="HQ")
+    assert {o.status for o in again.run.outcomes} == {"cached"}
+    assert again.per_subset["HQ"]["value_mm"] == pytest.approx(hq["mean_of_mean_mm"])
+    assert "all" not in again.per_subset
+
+
+def test_dataset_failed_item_does_not_stop_others(conformance_dir, tmp_path):
+    ds, pred, _ = _layout(conformance_dir, tmp_path)
+    (pred / "HQ" / "F1001_02.txt").write_text("1 2 3\n")
+    res = S.evaluate_dataset(ds, pred, tmp_path / "out", subset="HQ", progress=False)
+    rows = {r["key"]: r for r in res.rows}
+    assert rows["HQ/F1001_02"]["status"] == "failed" and "expected 7 landmarks" in rows["HQ/F1001_02"]["reason"]
+    assert rows["HQ/F1001_01"]["status"] == "ok" and res.per_subset["HQ"]["n_failed"] == 1
+
+
+def test_dataset_bad_layout(tmp_path):
+    (tmp_path / "p").mkdir()
+    with pytest.raises(InputError, match="no image folder"):
+        S.list_images(tmp_path, tmp_path / "p")
+    with pytest.raises(InputError, match="not found"):
+        S.list_images(tmp_path / "nope", tmp_path / "p")
+    with pytest.raises(InputError, match="statistic"):
+        S.evaluate_dataset(tmp_path, tmp_path / "p", tmp_path / "o", statistic="max")
+
+
+# -------------------------------------------------------------------------------------------------------- CLI
+def _pair(conformance_dir, case="st01_james_decimated"):
+    d = conformance_dir / "stirling" / case
+    return ["--scan", str(d / "scan.obj"), "--scan-landmarks", str(d / "scan.lnd"), "--pred", str(d / "pred.obj"),
+            "--pred-landmarks", str(d / "pred_lmks.txt")]
+
+
+def test_cli_single(conformance_dir, tmp_path, capsys):
+    out, dist = tmp_path / "o.json", tmp_path / "d.txt"
+    assert main(["stirling", *_pair(conformance_dir), "--json", str(out), "--distances", str(dist)]) == 0
+    s = json.loads(out.read_text())
+    exp = json.loads((conformance_dir / "stirling" / "st01_james_decimated" / "expected.json").read_text())
+    for k in ("mean_mm", "median_mm", "std_mm", "rmse_mm"):
+        assert abs(s[k] - exp[k]) < TOL
+    assert s["n_points"] == exp["n_points"]
+    assert dist.read_bytes().count(b"\r\n") == exp["n_points"]
+    assert "3D-RMSE 0.6211 mm" in capsys.readouterr().out
+
+
+def _bad_cli(capsys, argv):
+    assert main(["stirling", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("facenb: error:") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_cli_bad_input(conformance_dir, tmp_path, capsys):
+    d = conformance_dir / "stirling" / "st01_james_decimated"
+    args = _pair(conformance_dir)
+    # bad .lnd
+    bad = tmp_path / "bad.lnd"
+    bad.write_text((d / "scan.lnd").read_text().replace(" ", "  ", 1))
+    assert "double space" in _bad_cli(capsys, [*args[:2], "--scan-landmarks", str(bad), *args[4:]])
+    # wrong landmark count in the prediction
+    few = tmp_path / "few.txt"
+    few.write_text("\n".join((d / "pred_lmks.txt").read_text().splitlines()[:5]) + "\n")
+    assert "expected 7 landmarks" in _bad_cli(capsys, [*args[:6], "--pred-landmarks", str(few)])
+    # NaN in the prediction
+    mesh = load_mesh(d / "pred.obj")
+    v = mesh.vertices.copy()
+    v[5, 1] = np.nan
+    nanobj = tmp_path / "nan.obj"
+    save_obj(nanobj, v, mesh.faces)
+    assert "NaN" in _bad_cli(capsys, [*args[:4], "--pred", str(nanobj), *args[6:]])
+    # missing file
+    assert "not found" in _bad_cli(capsys, [*args[:4], "--pred", str(tmp_path / "none.obj"), *args[6:]])
+    # degenerate landmarks
+    flat = tmp_path / "flat.txt"
+    save_landmarks_txt(flat, np.zeros((7, 3)))
+    assert "degenerate" in _bad_cli(capsys, [*args[:6], "--pred-landmarks", str(flat)])
+    # mixing modes, missing arguments
+    assert "single-pair" in _bad_cli(capsys, [*args, "--dataset", str(tmp_path)])
+    assert "missing --pred" in _bad_cli(capsys, args[:4])
+    assert "exactly one" in _bad_cli(capsys, args[:6])
+
+
+def test_cli_dataset(conformance_dir, tmp_path, capsys):
+    ds, pred, _ = _layout(conformance_dir, tmp_path)
+    rc = main(["stirling", "--dataset", str(ds), "--predictions", str(pred), "--out", str(tmp_path / "o"),
+               "--no-progress", "--jobs", "2"])
+    cap = capsys.readouterr()
+    assert rc == 1  # one image missing
+    assert "Stirling/FG2018 HQ: mean per-image rmse" in cap.out and "m1003_01" in cap.err
+    rc = main(["stirling", "--dataset", str(ds), "--predictions", str(pred), "--out", str(tmp_path / "o2"),
+               "--no-progress", "--subset", "HQ"])
+    assert rc == 0
+    assert "needs --dataset" in _bad_cli(capsys, ["--predictions", str(pred)])

@@ -474,7 +474,7 @@ def evaluate_files(
     _check_scan_units(scan_lm, str(scan_landmarks))
     _check_geometry(scan_mesh.vertices, scan_mesh.faces, scan_lm, "scan", str(scan), str(scan_landmarks))
     lm_where = str(pred_landmarks if pred_landmarks is not None else pred)
-    unit = _check_metric_units(pred_lm, kwargs.get("pred_unit"), lm_where) if kwargs.get("metric") else None
+    unit = _check_metric_units(pred_lm, kwargs.get("pred_unit"), str(pred)) if kwargs.get("metric") else None
     _check_geometry(pred_mesh.vertices, pred_mesh.faces, pred_lm, "prediction", str(pred), lm_where,
                     UNIT_FACTORS[unit] if unit else None)
     return evaluate(scan_mesh.vertices, scan_lm, pred_mesh.vertices, pred_mesh.faces, pred_lm,

@@ -627,3 +627,307 @@ def read_distances(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__.append("read_distances")
+
+
+# ============================================================================================================
+# dataset mode
+# ============================================================================================================
+@dataclass(frozen=True)
+class StirlingImage:
+    """One test image of the release, resolved to files (``None`` where a file is absent).
+
+    Attributes
+    ----------
+    subset : {"HQ", "LQ"}
+    image : str
+        Image file stem, e.g. ``F1001_04``; ``subject`` is the part before the first ``_``.
+    subject : str
+    scan, scan_landmarks, pred, pred_landmarks : Path or None
+    """
+
+    subset: str
+    image: str
+    subject: str
+    scan: Path | None
+    scan_landmarks: Path | None
+    pred: Path | None
+    pred_landmarks: Path | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.image}"
+
+
+def _index(folder: Path | None, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """Lower-case stem -> file, for files with ``suffixes`` anywhere under ``folder`` (sorted: first wins)."""
+    out: dict[str, Path] = {}
+    if folder is None or not folder.is_dir():
+        return out
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in suffixes and p.is_file():
+            out.setdefault(p.stem.lower(), p)
+    return out
+
+
+def _image_root(dataset: Path) -> Path:
+    for name in IMAGE_DIRS:
+        if (dataset / name).is_dir():
+            return dataset / name
+    if all((dataset / s).is_dir() for s in SUBSETS):
+        return dataset
+    raise InputError("no image folder: expected Real_images__Subset_2D_FG2018/{HQ,LQ} (or Subset_2D_FG2018/)",
+                     dataset, "give the root of the Stirling/ESRC FG2018 release")
+
+
+def _subsets(subset: str) -> tuple[str, ...]:
+    s = subset.upper() if isinstance(subset, str) else subset
+    if s == "ALL":
+        return SUBSETS
+    if s not in SUBSETS:
+        raise InputError(f"unknown subset {subset!r}", None, "use HQ, LQ or all")
+    return (s,)
+
+
+def _find_pred(predictions: Path, subset: str, stem: str, suffixes: tuple[str, ...]) -> Path | None:
+    for folder in (predictions / subset, predictions):
+        for suf in suffixes:
+            p = folder / f"{stem}{suf}"
+            if p.is_file():
+                return p
+    return None
+
+
+def list_images(
+    dataset: str | Path,
+    predictions: str | Path,
+    subset: str = "all",
+    *,
+    scans_dir: str | Path | None = None,
+    annotations_dir: str | Path | None = None,
+    need_landmarks: bool = True,
+) -> list[StirlingImage]:
+    """The test images of the release (layout in the module docstring) with their scan, ``.lnd`` and prediction.
+
+    Scans are looked up as ``<subject>_N.obj|.ply`` under ``scans_dir`` (default: ``DATASET/F_3D_N`` and
+    ``DATASET/M_3D_N``, or all of ``DATASET`` outside the image and annotation folders when those are absent)
+    and annotations as ``<subject>_N.lnd`` under ``annotations_dir`` (default ``DATASET/annotations``), both
+    case-insensitively. Images in ascending name order, HQ before LQ.
+    """
+    dataset = Path(dataset)
+    predictions = Path(predictions)
+    if not dataset.is_dir():
+        raise InputError("dataset folder not found", dataset, "give the root of the Stirling/ESRC FG2018 release")
+    if not predictions.is_dir():
+        raise InputError("predictions folder not found", predictions, "give the folder holding <HQ|LQ>/<image>.obj")
+    root = _image_root(dataset)
+    ann_dir = Path(annotations_dir) if annotations_dir is not None else dataset / "annotations"
+    if not ann_dir.is_dir():
+        raise InputError("annotation folder not found", ann_dir,
+                         "give --annotations DIR (the .lnd files: 'facenb data fetch stirling_fg2018' has them)")
+    lnds = _index(ann_dir, (".lnd",))
+    if scans_dir is not None:
+        scans = _index(Path(scans_dir), _MESH_SUFFIXES)
+    else:
+        scans = {}
+        for g in ("F_3D_N", "M_3D_N", "f_3D_N", "m_3D_N"):
+            for k, v in _index(dataset / g, _MESH_SUFFIXES).items():
+                scans.setdefault(k, v)
+    images: list[StirlingImage] = []
+    for sub in _subsets(subset):
+        folder = root / sub
+        if not folder.is_dir():
+            raise InputError(f"subset folder {sub} not found", folder, "the release has HQ/ and LQ/ image folders")
+        for img in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            stem = img.stem
+            subject = stem.split("_")[0]
+            key = f"{subject}_n".lower()
+            images.append(StirlingImage(
+                subset=sub, image=stem, subject=subject,
+                scan=scans.get(key), scan_landmarks=lnds.get(key),
+                pred=_find_pred(predictions, sub, stem, _MESH_SUFFIXES),
+                pred_landmarks=_find_pred(predictions, sub, stem, _LMK_SUFFIXES) if need_landmarks else None,
+            ))
+    if not images:
+        raise InputError("no test images found", root, "the release has HQ/*.jpg and LQ/*.jpg")
+    return images
+
+
+def build_items(images: Sequence[StirlingImage], *, need_landmarks: bool = True) -> list:
+    """:class:`facenb.runner.Item` per image (key ``<subset>/<image>``; inputs = scan, ``.lnd``, prediction and its
+    landmarks); an absent file makes the item ``missing`` with the path that was expected."""
+    from facenb.runner import Item
+
+    items = []
+    for im in images:
+        files = {"scan": im.scan, "scan_landmarks": im.scan_landmarks, "pred": im.pred}
+        if need_landmarks:
+            files["pred_landmarks"] = im.pred_landmarks
+        absent = [k for k, v in files.items() if v is None]
+        missing = None
+        if absent:
+            what = {"scan": f"scan {im.subject}_N.obj", "scan_landmarks": f"annotation {im.subject}_N.lnd",
+                    "pred": f"prediction {im.subset}/{im.image}.obj|.ply",
+                    "pred_landmarks": f"prediction landmarks {im.subset}/{im.image}.txt|.npy"}
+            missing = "missing " + ", ".join(what[k] for k in absent)
+        params = {k: (str(v) if v is not None else None) for k, v in files.items()}
+        params.update(subset=im.subset, image=im.image, subject=im.subject)
+        items.append(Item(key=im.key, inputs=tuple(v for v in files.values() if v is not None), params=params,
+                          missing=missing))
+    return items
+
+
+def _settings(options: StirlingOptions, pred_topology: str | None) -> dict:
+    return {"benchmark": "stirling_fg2018", "protocol": OFFICIAL_REPO, "reflection": options.reflection,
+            "scaling": options.scaling, "mask_rule": options.mask_rule, "pred_topology": pred_topology}
+
+
+def score_one(item, settings: dict) -> dict:
+    """Runner entry point: score one image. Payload: the per-image statistics, ``scale``, ``reflection_used``,
+    ``indices`` (int64) and ``distances`` (float64, mm)."""
+    p = item.params
+    options = StirlingOptions(reflection=settings["reflection"], scaling=settings["scaling"],
+                              mask_rule=settings["mask_rule"])
+    res = evaluate_files(p["scan"], p["scan_landmarks"], p["pred"], p.get("pred_landmarks"), options,
+                         pred_topology=settings.get("pred_topology") if not p.get("pred_landmarks") else None)
+    s = res.stats
+    return {"mean_mm": s.mean_mm, "median_mm": s.median_mm, "std_mm": s.std_mm, "rmse_mm": s.rmse_mm,
+            "max_mm": s.max_mm, "n_points": s.n_points, "scale": res.scale, "reflection_used": res.reflection_used,
+            "indices": res.indices.astype(np.int64), "distances": res.distances.astype(np.float64)}
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    """Dataset-mode result.
+
+    Attributes
+    ----------
+    per_subset : dict
+        ``{"HQ": {...}, "LQ": {...}, "all": {...}}`` (subsets that were asked for): ``value_mm`` = mean over the
+        scored images of the per-image ``statistic`` (the published number), ``std_over_images_mm`` (ddof 0),
+        ``mean_of_rmse_mm``, ``mean_of_mean_mm``, ``mean_of_median_mm``, pooled ``pooled_mean_mm``,
+        ``pooled_median_mm``, ``pooled_std_mm``, ``pooled_rmse_mm`` over all distances, ``n_images``,
+        ``n_scored``, ``n_missing``, ``n_failed``, ``n_points``.
+    rows : list of dict
+        One per image: key, subset, image, subject, status, reason, statistics.
+    statistic : str
+    run : facenb.runner.RunResult
+    out_dir : Path
+    """
+
+    per_subset: dict
+    rows: list
+    statistic: str
+    run: object
+    out_dir: Path
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+    def summary(self) -> dict:
+        return {"statistic": self.statistic, "protocol": OFFICIAL_REPO, **self.per_subset}
+
+    def printed(self) -> list[str]:
+        lines = []
+        for sub, s in self.per_subset.items():
+            lines.append(f"Stirling/FG2018 {sub}: mean per-image {self.statistic} {s['value_mm']:.4f} mm "
+                         f"(std {s['std_over_images_mm']:.4f}) over {s['n_scored']} of {s['n_images']} images; "
+                         f"pooled mean {s['pooled_mean_mm']:.4f} / median {s['pooled_median_mm']:.4f} / rmse "
+                         f"{s['pooled_rmse_mm']:.4f} mm; {s['n_missing']} missing, {s['n_failed']} failed")
+        return lines
+
+
+def _aggregate(rows: list, values: dict, statistic: str) -> dict:
+    scored = [r for r in rows if r["status"] in ("ok", "cached")]
+    per = np.array([r[f"{statistic}_mm"] for r in scored], dtype=np.float64)
+    d = [values[r["key"]]["distances"] for r in scored]
+    pooled = statistics(np.concatenate(d) if d else np.zeros(0))
+    nan = float("nan")
+
+    def m(k):
+        return float(np.mean([r[k] for r in scored])) if scored else nan
+
+    return {
+        "value_mm": float(per.mean()) if per.size else nan,
+        "std_over_images_mm": float(per.std()) if per.size else nan,
+        "mean_of_rmse_mm": m("rmse_mm"), "mean_of_mean_mm": m("mean_mm"), "mean_of_median_mm": m("median_mm"),
+        "pooled_mean_mm": pooled.mean_mm, "pooled_median_mm": pooled.median_mm, "pooled_std_mm": pooled.std_mm,
+        "pooled_rmse_mm": pooled.rmse_mm, "n_points": pooled.n_points,
+        "n_images": len(rows), "n_scored": len(scored),
+        "n_missing": sum(r["status"] == "missing" for r in rows),
+        "n_failed": sum(r["status"] == "failed" for r in rows),
+    }
+
+
+def evaluate_dataset(
+    dataset: str | Path,
+    predictions: str | Path,
+    out: str | Path,
+    *,
+    subset: str = "all",
+    statistic: str = "rmse",
+    options: StirlingOptions = OFFICIAL,
+    pred_topology: str | None = None,
+    scans_dir: str | Path | None = None,
+    annotations_dir: str | Path | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    write_distance_files: bool = True,
+) -> DatasetResult:
+    """Score a method's predictions on the HQ and/or LQ images of the release (layout: module docstring).
+
+    Parameters
+    ----------
+    dataset, predictions : path
+    out : path
+        Output folder: ``summary.json`` / ``summary.csv`` (per subset), ``per_image.csv``,
+        ``distances/<subset>/<image>_distances.txt`` (the official submission files), ``cache/`` (resume).
+    subset : {"all", "HQ", "LQ"}
+    statistic : {"rmse", "mean", "median"}
+        Per-image statistic averaged over the images of a subset (``rmse`` = FG2018 3D-RMSE, the default).
+    options : StirlingOptions
+    pred_topology : str, optional
+        Take the predicted landmarks from this topology (``from_topology``) when no landmark file is given.
+    jobs : int
+        Worker processes (``facenb.runner``).
+    """
+    from facenb import runner
+
+    if statistic not in STATISTICS:
+        raise InputError(f"unknown statistic {statistic!r}", None, f"use one of {', '.join(STATISTICS)}")
+    if jobs < 1:
+        raise InputError("jobs must be at least 1", None, "pass --jobs 1 or more")
+    out = Path(out)
+    need_lm = pred_topology is None
+    images = list_images(dataset, predictions, subset, scans_dir=scans_dir, annotations_dir=annotations_dir,
+                         need_landmarks=need_lm)
+    items = build_items(images, need_landmarks=need_lm)
+    result = runner.run(items, score_one, _settings(options, pred_topology), out,
+                        executor="processes" if jobs > 1 else "serial", jobs=jobs, progress=progress,
+                        desc="stirling")
+    values = {o.key: o.value for o in result.outcomes if o.value is not None}
+    rows = []
+    for im, o in zip(images, result.outcomes):
+        row = {"key": o.key, "subset": im.subset, "image": im.image, "subject": im.subject, "status": o.status,
+               "reason": o.reason}
+        v = o.value or {}
+        for k in ("mean_mm", "median_mm", "std_mm", "rmse_mm", "max_mm", "n_points", "scale", "reflection_used"):
+            row[k] = v.get(k)
+        rows.append(row)
+        if write_distance_files and o.value is not None:
+            d = out / "distances" / im.subset
+            d.mkdir(parents=True, exist_ok=True)
+            write_distances(d / f"{im.image}_distances.txt", o.value["indices"], o.value["distances"])
+    subs = _subsets(subset)
+    per_subset = {s: _aggregate([r for r in rows if r["subset"] == s], values, statistic) for s in subs}
+    if len(subs) > 1:
+        per_subset["all"] = _aggregate(rows, values, statistic)
+    res = DatasetResult(per_subset, rows, statistic, result, out)
+    flat = [{"subset": k, **v} for k, v in per_subset.items()]
+    runner.write_summary(out, "summary", res.summary(), flat)
+    runner.write_summary(out, "per_image", {"statistic": statistic, "images": rows}, rows)
+    return res
+
+
+__all__ += ["StirlingImage", "list_images", "build_items", "score_one", "DatasetResult", "evaluate_dataset"]
