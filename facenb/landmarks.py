@@ -187,3 +187,38 @@ def from_topology(vertices: np.ndarray, topology: str, faces: np.ndarray | None 
     if points == "ibug68":
         return k85[:68].copy()
     return k85[list(NOW7_FROM_IBUG68)]
+
+
+# ----------------------------------------------------------------------------------- degenerate landmark sets
+__all__ += ["SPREAD_MIN_RATIO", "check_spread"]
+
+SPREAD_MIN_RATIO = 0.05
+"""Smallest accepted ratio ``σ₂ / σ₁`` of the two largest singular values of a centred landmark set.
+
+The similarity Procrustes fit (rotation, scale, translation from point pairs) is unique only when the centred
+points span at least a plane (rank >= 2; a plane is enough since reflections are allowed, as in the NoW scorer).
+7 identical points (rank 0) or collinear points (rank 1) leave the rotation about their line -- or everything --
+undefined; a *nearly* collinear set leaves it ill-conditioned, so the cut is a ratio, not an exact rank. Real
+face landmarks (eye corners, subnasale, mouth corners) have ``σ₂ / σ₁`` around 0.5 (about 90 mm across the
+eyes against 40-50 mm from the eyes to the mouth); 0.05 refuses sets whose second extent is under ~5 % of the
+first (e.g. under 4.5 mm for a 90 mm face), which no annotated face has. The ratio is invariant under any
+similarity transform, so the check never depends on units, pose or position."""
+
+
+def check_spread(landmarks: np.ndarray, where: str | None = None, what: str = "landmarks") -> None:
+    """Raise :class:`InputError` if ``landmarks (k, 3)`` are identical, collinear or nearly so.
+
+    The test is ``σ₂ < SPREAD_MIN_RATIO · σ₁`` (or ``σ₁ = 0``) for the singular values ``σ₁ >= σ₂ >= σ₃`` of
+    the centred points ``L - mean(L)``: see :data:`SPREAD_MIN_RATIO` for the rationale.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 2 or len(lm) < 3 or not np.isfinite(lm).all():
+        return  # shape, count and finiteness have their own messages
+    sv = np.linalg.svd(lm - lm.mean(axis=0), compute_uv=False)
+    if sv[0] == 0.0:
+        raise InputError(f"all {len(lm)} {what} are the same point: the landmark alignment is undefined", where,
+                         "give the landmarks of distinct face points, in the protocol's order")
+    if sv[1] < SPREAD_MIN_RATIO * sv[0]:
+        raise InputError(f"the {len(lm)} {what} lie on (or within {sv[1] / sv[0]:.2g} of) a line: the landmark "
+                         "alignment is undefined", where,
+                         "give the landmarks of distinct face points (eye corners, nose, mouth corners)")
