@@ -304,7 +304,8 @@ def test_missing_inputs(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="facenb data fetch facescape_benchmark"):
         fs.load_results(tmp_path / "nope")
     monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
-    with pytest.raises(InputError, match="FACENB_DATA_MIRROR is not set"):
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "empty_cache"))
+    with pytest.raises(InputError, match=r"facescape_benchmark is not available.*facenb data fetch facescape_benchmark"):
         fs.load_results(None)
     root = _synthetic(tmp_path / "r")
     (root / "eval_result" / "fslab_A" / "CR_full.txt").unlink()
@@ -459,3 +460,17 @@ def test_notebook_without_data_says_what_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb, text = _run_notebook(tmp_path, "nodata.ipynb", {"results_dir": str(tmp_path / "absent")})
     assert "facenb data fetch facescape_benchmark" in text
+
+
+def test_default_folder_is_the_fetch_cache(tmp_path, data_mirror, monkeypatch, capsys):
+    """After `facenb data fetch facescape_benchmark`, `facenb facescape` reads the cache (no mirror needed)."""
+    from facenb import data
+    from facenb.cli import main
+
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(data_mirror))
+    data.fetch("facescape_benchmark", progress=False)
+    monkeypatch.delenv("FACENB_DATA_MIRROR")
+    assert fs.default_results_dir() == tmp_path / "cache" / "facescape_benchmark"
+    assert main(["facescape", "--dataset", "fswild"]) == 0
+    assert "PRNet" in capsys.readouterr().out

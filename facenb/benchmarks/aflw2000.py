@@ -215,17 +215,11 @@ class GroundTruth:
 
 
 def default_gt_dir() -> Path:
-    """Folder of the official ground truth: ``facenb.data.locate('aflw2000_3d')`` (the verified download cache or
-    ``$FACENB_DATA_MIRROR/aflw2000_3d``); raises :class:`InputError` when neither holds it."""
+    """Folder of the official ground truth: ``facenb.data.require('aflw2000_3d')`` (the verified download cache or
+    ``$FACENB_DATA_MIRROR/aflw2000_3d``); raises :class:`InputError` with the fetch hint when neither holds it."""
     from facenb import data
 
-    found = data.locate("aflw2000_3d")
-    if found is None:
-        raise InputError(
-            "no AFLW2000-3D ground-truth folder given, none in the facenb cache or under FACENB_DATA_MIRROR", None,
-            "run 'facenb data fetch aflw2000_3d', set FACENB_DATA_MIRROR, or pass the folder holding "
-            "AFLW2000-3D.pts68.npy (--gt-dir / gt=...)")
-    return Path(found)
+    return data.require("aflw2000_3d")
 
 
 def _load_npy(path: Path, what: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,9 +266,11 @@ class FaceScapeResults:
 
 
 def default_results_dir() -> Path | None:
-    """``$FACENB_DATA_MIRROR/facescape_benchmark`` if the variable is set, else None."""
-    mirror = os.environ.get("FACENB_DATA_MIRROR")
-    return Path(mirror) / "facescape_benchmark" if mirror else None
+    """The ``facescape_benchmark`` folder :func:`facenb.data.locate` finds (the verified ``facenb data fetch`` cache,
+    else ``$FACENB_DATA_MIRROR/facescape_benchmark``), or None."""
+    from facenb import data
+
+    return data.locate("facescape_benchmark")
 
 
 def resolve_results_dir(path: str | Path | None) -> Path:
@@ -278,13 +279,13 @@ def resolve_results_dir(path: str | Path | None) -> Path:
     Raises
     ------
     InputError
-        The folder (or, with ``path=None``, ``$FACENB_DATA_MIRROR/facescape_benchmark``) does not exist or holds
-        no ``eval_result/``.
+        The folder does not exist or holds no ``eval_result/``; with ``path=None``, the dataset is neither in the
+        ``facenb data fetch`` cache nor under ``$FACENB_DATA_MIRROR`` (:func:`facenb.data.require`).
     """
     if path is None:
-        path = default_results_dir()
-        if path is None:
-            raise InputError("no FaceScape results folder given and FACENB_DATA_MIRROR is not set", None, FETCH_HINT)
+        from facenb import data
+
+        path = data.require("facescape_benchmark")
     p = Path(path)
     if not p.exists():
         raise InputError("FaceScape results folder not found", p, FETCH_HINT)
@@ -338,7 +339,7 @@ def load_results(path: str | Path | None = None, methods: Sequence[str] | None =
     ----------
     path : str or Path, optional
         The benchmark folder (holding ``eval_result/``) or ``eval_result/`` itself. Default:
-        ``$FACENB_DATA_MIRROR/facescape_benchmark``.
+        :func:`facenb.data.require` ``("facescape_benchmark")`` (the fetch cache, else the mirror).
     methods : sequence of str, optional
         Methods to read; each must have a ``<dataset>_<method>/`` folder. Default: every folder found, the 14
         official methods first in the official order.

@@ -256,19 +256,10 @@ class RealyTemplate:
 
 
 def _template_dir() -> Path | None:
-    """Where the REALY templates live: ``facenb.data`` (cache or mirror) or ``$FACENB_DATA_MIRROR``."""
-    try:
-        from facenb import data as _data
+    """Where the REALY templates live: :func:`facenb.data.locate` (cache or ``$FACENB_DATA_MIRROR``), or None."""
+    from facenb import data as _data
 
-        found = _data.locate("realy_templates")
-        if found is not None:
-            return Path(found)
-    except Exception:  # facenb.data missing or registry problem: fall back to the mirror variable
-        pass
-    mirror = os.environ.get("FACENB_DATA_MIRROR")
-    if mirror and (Path(mirror) / "realy_templates").is_dir():
-        return Path(mirror) / "realy_templates"
-    return None
+    return _data.locate("realy_templates")
 
 
 # Canonical layout of the 7 alignment keypoints (subject's right eye outer/inner, left inner/outer, subnasale,

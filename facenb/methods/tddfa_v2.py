@@ -284,19 +284,11 @@ class Bases:
     param_std: np.ndarray
 
 
-def _located(name: str) -> Path:
+def default_model_dir() -> Path:
+    """Folder of the weights and bases: ``facenb.data.require('tddfa_v2')`` (cache or ``$FACENB_DATA_MIRROR``)."""
     from facenb import data
 
-    found = data.locate(name)
-    if found is None:
-        raise InputError(f"no {name} folder given, none in the facenb cache or under FACENB_DATA_MIRROR", None,
-                         f"run 'facenb data fetch {name}', set FACENB_DATA_MIRROR, or pass the folder")
-    return Path(found)
-
-
-def default_model_dir() -> Path:
-    """Folder of the weights and bases: ``facenb.data.locate('tddfa_v2')`` (cache or ``$FACENB_DATA_MIRROR``)."""
-    return _located("tddfa_v2")
+    return data.require("tddfa_v2")
 
 
 def load_bases(folder: str | Path) -> Bases:
@@ -704,7 +696,9 @@ def run_aflw2000_samples(
     from facenb.benchmarks import aflw2000
 
     if samples_dir is None:
-        samples_dir = _located("aflw2000_3d_samples")
+        from facenb import data
+
+        samples_dir = data.require("aflw2000_3d_samples")
     g = gt if isinstance(gt, aflw2000.GroundTruth) else aflw2000.load_ground_truth(gt)
     model = model if model is not None else TDDFAv2.load()
     samples = list_samples(samples_dir)
