@@ -5,6 +5,11 @@ Each claim of ``seeds/*.yaml`` gets a tier:
 ``R`` recomputed from raw data
     facenb ran the benchmark's protocol on ground truth and predictions (e.g. a user pointed the paper notebook
     at a licensed REALY folder and the method's predictions).
+``S`` recomputed from raw data on a public subset
+    facenb ran the benchmark's protocol on the method's own released predictions, but only for the images that
+    are public (e.g. PRNet's landmarks on 40 of the 2000 AFLW2000-3D images, from the 2DASL repository). The
+    ``coverage`` column says how much (``40/2000 images``); a subset cannot confirm the full number, so ``S`` is
+    counted apart from ``R``. Added automatically when the subset's data are in the facenb cache or mirror.
 ``P`` recomputed from published per-image errors
     the benchmark published every image's error (FaceScape); facenb recomputed the table.
 ``C`` consistency-checked from published components
@@ -14,7 +19,8 @@ Each claim of ``seeds/*.yaml`` gets a tier:
     the public data allows no more (NoW test scans are held by the organisers; REALY, Stirling, Florence scans
     are licence-gated; no public predictions of the method exist); the ledger names the source that agrees.
 
-``difference`` is reproduced minus reported (in the claim's unit); for ``Q`` rows it is empty.
+``difference`` is reproduced minus reported (in the claim's unit); for ``Q`` rows it is empty. ``coverage`` is
+empty for full recomputations and checks, and names the part of the benchmark an ``S`` row rests on.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from facenb.vocabulary import AFLW_YAW_BINS, REALY_REGIONS
 __all__ = ["LEDGER_COLUMNS", "build_ledger", "tier_counts"]
 
 LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric", "statistic", "reported",
-                  "reproduced", "tier", "difference", "source", "why"]
+                  "reproduced", "tier", "difference", "source", "why", "coverage"]
 
 
 _WHY_Q = {
