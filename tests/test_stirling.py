@@ -439,3 +439,29 @@ def test_cli_dataset(conformance_dir, tmp_path, capsys):
                "--no-progress", "--subset", "HQ"])
     assert rc == 0
     assert "needs --dataset" in _bad_cli(capsys, ["--predictions", str(pred)])
+
+
+def test_cli_pred_topology(data_mirror, tmp_path, capsys):
+    """--pred-topology auto: a FLAME template scored against its own (scaled, moved) surface as the scan gives 0;
+    the landmarks come from facenb.landmarks.from_topology."""
+    from facenb import landmarks as L
+
+    root = data_mirror / "realy_templates"
+    if not (root / "FLAME.obj").is_file():
+        pytest.fail(f"realy_templates/FLAME.obj missing in {data_mirror}")
+    mesh = load_mesh(root / "FLAME.obj")
+    lm = L.from_topology(mesh.vertices, "FLAME", mesh.faces)
+    s = 90.0 / L.outer_eye_distance(lm)
+    R = _rot(np.random.default_rng(5))
+    scan = s * mesh.vertices @ R.T + [3.0, -40.0, 800.0]
+    save_obj(tmp_path / "scan.obj", scan, fmt="%.10f")
+    lnd = s * lm @ R.T + [3.0, -40.0, 800.0]
+    (tmp_path / "scan.lnd").write_text("".join(f"{i + 1} {x!r} {y!r} {z!r}\n" for i, (x, y, z) in enumerate(lnd.tolist())))
+    out = tmp_path / "o.json"
+    argv = ["stirling", "--scan", str(tmp_path / "scan.obj"), "--scan-landmarks", str(tmp_path / "scan.lnd"),
+            "--pred", str(root / "FLAME.obj"), "--json", str(out)]
+    assert main([*argv, "--pred-topology", "auto"]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["n_points"] > 1000 and summary["max_mm"] < 1e-5
+    assert main([*argv, "--pred-topology", "BFM09"]) == 2
+    assert "BFM09" in capsys.readouterr().err
