@@ -31,7 +31,7 @@ import pandas as pd
 
 from facenb.vocabulary import AFLW_YAW_BINS, REALY_REGIONS
 
-__all__ = ["LEDGER_COLUMNS", "build_ledger", "tier_counts"]
+__all__ = ["LEDGER_COLUMNS", "TIERS", "build_ledger", "tier_counts"]
 
 LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric", "statistic", "reported",
                   "reproduced", "tier", "difference", "source", "why", "coverage"]
@@ -89,6 +89,7 @@ def build_ledger(
     recomputed: Mapping[str, tuple[float, str, str]] | None = None,
     seeds_dir=None,
     reported_dir=None,
+    subsets: Mapping[str, Mapping] | None = None,
 ) -> pd.DataFrame:
     """One row per seed claim (see module docstring), columns :data:`LEDGER_COLUMNS`.
 
@@ -96,8 +97,11 @@ def build_ledger(
     ----------
     papers : list of str, optional
         Restrict to these papers (seed ``paper`` names).
-    recomputed : mapping claim_id -> (value, tier, source), optional
-        Values a notebook recomputed (tier ``R`` or ``P``) with the data it was given.
+    recomputed : mapping claim_id -> (value, tier, source[, coverage]), optional
+        Values a notebook recomputed (tier ``R``, ``P`` or ``S``) with the data it was given.
+    subsets : mapping claim_id -> {"value", "source", "coverage", "why"}, optional
+        Tier-``S`` recomputations on public subsets. Default: those the available public data allow
+        (:func:`facenb.benchmarks.aflw2000_published.subset_recomputations`); ``{}`` for none.
     seeds_dir, reported_dir : path, optional
         Defaults: the seed papers and the published-results table shipped with facenb
         (:func:`facenb.results.default_seeds_dir`, :func:`facenb.results.default_data_dir`).
@@ -110,6 +114,14 @@ def build_ledger(
     if papers:
         claims = claims[claims.paper.isin(list(papers))]
     recomputed = dict(recomputed or {})
+    if subsets is None:
+        from facenb.benchmarks.aflw2000_published import subset_recomputations
+        from facenb.errors import InputError
+
+        try:
+            subsets = subset_recomputations(claims)
+        except InputError:  # damaged or partial data: the ledger still builds, without the subset rows
+            subsets = {}
     rows = []
     for _, c in claims.iterrows():
         base = {k: c[k] for k in ("paper", "benchmark", "split", "region", "metric", "statistic")}
@@ -117,9 +129,15 @@ def build_ledger(
         best = _best_source(reported, c["method"], c["benchmark"], c["split"], c["region"], c["metric"],
                             c["statistic"])
         if c["id"] in recomputed:
-            value, tier, source = recomputed[c["id"]]
+            value, tier, source, *cov = recomputed[c["id"]]
             rows.append({**base, "reproduced": float(value), "tier": tier, "difference": float(value) - base["reported"],
-                         "source": source, "why": "recomputed by facenb in this run"})
+                         "source": source, "why": "recomputed by facenb in this run", "coverage": "".join(cov)})
+            continue
+        if c["id"] in subsets:
+            sub = subsets[c["id"]]
+            rows.append({**base, "reproduced": float(sub["value"]), "tier": "S",
+                         "difference": float(sub["value"]) - base["reported"], "source": sub["source"],
+                         "why": sub["why"], "coverage": sub["coverage"]})
             continue
         comp = None
         if c["benchmark"] == "realy" and c["region"] == "all" and c["statistic"] == "mean":
@@ -142,10 +160,16 @@ def build_ledger(
         rows.append({**base, "reproduced": np.nan, "tier": "Q", "difference": np.nan,
                      "source": (_src(best) + agree) if best is not None else f"seed page {c['file']}",
                      "why": _WHY_Q.get(c["benchmark"], "no public data to recompute it")})
-    return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+    out = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+    out["coverage"] = out["coverage"].fillna("")
+    return out
+
+
+TIERS = "RSPCQ"
+"""Tier order: full recomputation, subset recomputation, per-image errors, consistency check, quote."""
 
 
 def tier_counts(ledger: pd.DataFrame) -> dict:
-    """Number of claims per tier, in R, P, C, Q order."""
+    """Number of claims per tier, in R, S, P, C, Q order (subset recomputations counted apart from full ones)."""
     vc = ledger["tier"].value_counts()
-    return {t: int(vc.get(t, 0)) for t in "RPCQ"}
+    return {t: int(vc.get(t, 0)) for t in TIERS}

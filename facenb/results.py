@@ -253,6 +253,14 @@ def load_reported(source: str | Path | Iterable[str | Path] | None = None) -> pd
     records: list[dict] = []
     seen: dict[tuple, tuple[str, int]] = {}
     for path in paths:
+        raw_bytes = Path(path).read_bytes()
+        if b"\x00" in raw_bytes:
+            raise InputError("not a text file (it holds NUL bytes)", path, "give a UTF-8 CSV of reported results")
+        try:
+            raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text (invalid byte at offset {exc.start})", path,
+                             "save the CSV as UTF-8") from None
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
