@@ -37,12 +37,20 @@ LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric",
                   "reproduced", "tier", "difference", "source", "why", "coverage"]
 
 
+_DENSE_WHY = ("the dense ground truth of AFLW2000-3D is generated from the Basel Face Model, which is licence-gated "
+              "(request from the University of Basel), and the method's dense predictions on all 2000 images are "
+              "not public; no official scorer exists: facenb.benchmarks.aflw2000_dense.dense_nme takes the dense "
+              "ground truth as input (dense_gt_dir in notebook 12: per-image (3, n) arrays) with one preset per "
+              "implementation (2DASL, SADRNet, PRNet-PyTorch)")
+
 _WHY_Q = {
     "now": "NoW test-set scans are held by the organisers (scored only by their server); facenb's scorer matches "
            "the official one on the conformance cases (notebook 'NoW scorer' section)",
     "realy": "REALY ground-truth scans are licence-gated (request from the REALY authors); set realy_dir and "
              "realy_predictions_dir in the paper notebook to recompute (tier R)",
     "aflw2000_3d": "needs the method's predictions on all 2000 images, which are not public",
+    "aflw2000_3d/nme_3d_dense": _DENSE_WHY,
+    "aflw2000_3d/nme_3d_reconstruction": _DENSE_WHY,
     "aflw_lfpa": "AFLW-LFPA images and the method's predictions are not public data of this project",
     "florence": "Florence (MICC) scans are licence-gated (request from MICC, University of Florence)",
     "stirling": "Stirling/ESRC scans (FG2018 challenge) are licence-gated (request from the University of Stirling)",
@@ -159,7 +167,8 @@ def build_ledger(
             agree = " (agrees)" if same_value else f" (gives {best['value_text'] or best['value']}: CONFLICT)"
         rows.append({**base, "reproduced": np.nan, "tier": "Q", "difference": np.nan,
                      "source": (_src(best) + agree) if best is not None else f"seed page {c['file']}",
-                     "why": _WHY_Q.get(c["benchmark"], "no public data to recompute it")})
+                     "why": _WHY_Q.get(f"{c['benchmark']}/{c['metric']}",
+                                       _WHY_Q.get(c["benchmark"], "no public data to recompute it"))})
     out = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
     out["coverage"] = out["coverage"].fillna("")
     return out
