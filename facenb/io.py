@@ -43,6 +43,7 @@ __all__ = [
     "save_pp",
     "check_finite",
     "check_writable",
+    "load_npy",
 ]
 
 MESH_SUFFIXES = (".obj", ".ply")
@@ -134,6 +135,38 @@ def check_writable(path: str | Path | None, kind: str = "file", option: str | No
                          "choose a folder you can write to")
 
 
+def load_npy(path: str | Path, what: str = "array") -> np.ndarray:
+    """``numpy.load(path, allow_pickle=False)`` with one-line errors: a file without the NumPy header (e.g. text
+    saved under a ``.npy`` name) is called what it is, not "pickled data"."""
+    p = _existing(path, what)
+    with open(p, "rb") as fh:
+        head = fh.read(6)
+    if head != b"\x93NUMPY":
+        kind = "an empty file" if not head else ("text" if _looks_like_text(p) else "not a NumPy array")
+        raise InputError(f"not a .npy file (no NumPy header; it is {kind})", p,
+                         f"save the {what} with numpy.save (text belongs in a .txt file)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(f"the .npy file holds Python objects, not a numeric {what}", p,
+                             "save a plain float array with numpy.save") from None
+        raise InputError(f"cannot read the .npy file ({exc})", p, "save it again with numpy.save") from None
+    except Exception as exc:  # noqa: BLE001 - truncated/corrupt header or data
+        raise InputError(f"cannot read the .npy file ({type(exc).__name__}: {exc})", p,
+                         "save it again with numpy.save") from None
+
+
+def _looks_like_text(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        chunk = fh.read(4096)
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in chunk
+
+
 def check_finite(points: np.ndarray, path: str | Path | None, what: str = "vertices") -> None:
     """Raise :class:`InputError` if ``points`` holds NaN or Inf values."""
     bad = ~np.isfinite(points)
@@ -142,7 +175,7 @@ def check_finite(points: np.ndarray, path: str | Path | None, what: str = "verti
         raise InputError(
             f"{len(rows)} {what} contain NaN or Inf (first at row {rows[0]})",
             path,
-            "export the prediction again; a mesh with non-finite coordinates cannot be scored",
+            "repair or re-export this file; non-finite coordinates cannot be scored",
         )
 
 
@@ -529,10 +562,7 @@ def load_landmarks(path: str | Path, n: int | None = None, dim: int | None = 3) 
     elif suffix in (".txt", ".csv"):
         arr = _load_txt(p)
     elif suffix == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except Exception:
-            raise InputError("cannot read .npy landmark file", p, "save it with numpy.save") from None
+        arr = load_npy(p, "landmarks")
         if arr.ndim == 3 and arr.shape[0] == 1:
             arr = arr[0]
         arr = np.asarray(arr, dtype=np.float64)
