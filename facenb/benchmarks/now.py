@@ -43,7 +43,7 @@ import numpy as np
 from facenb.align import Similarity, procrustes, refine_scan_to_mesh, similarity_matrix
 from facenb.distance import SurfaceQuery, degenerate_faces
 from facenb.errors import InputError
-from facenb.io import check_finite, load_landmarks, load_mesh
+from facenb.io import check_finite, load_landmarks, load_mesh, load_npy
 from facenb.landmarks import check_spread, outer_eye_distance
 
 __all__ = [
@@ -215,10 +215,7 @@ def load_now_landmarks(path: str | Path) -> np.ndarray:
     """
     p = Path(path)
     if p.suffix.lower() == ".npy" and p.exists():
-        try:
-            raw = np.load(p, allow_pickle=False)
-        except Exception:
-            raise InputError("cannot read .npy landmark file", p, "save it with numpy.save") from None
+        raw = load_npy(p, "landmarks")
         arr = raw[0] if raw.ndim == 3 and raw.shape[0] == 1 else raw
         if arr.shape != (7, 3):
             raise InputError(f"landmarks have shape {raw.shape}, expected (7, 3) or (1, 7, 3)", p,
