@@ -278,6 +278,7 @@ code{background:#f5f5f5;padding:0 .2rem}
 
 _TIER_TEXT = {
     "R": "recomputed from raw data",
+    "S": "recomputed from raw data on a public subset; coverage says how much",
     "P": "recomputed from published per-image errors",
     "C": "consistency-checked from published components",
     "Q": "quoted with a source (the public data allows no more)",
@@ -305,12 +306,12 @@ def _index_html(results: Sequence[RunResult], ledger) -> str:
     if ledger is not None:
         counts = ledger["tier"].value_counts().to_dict()
         parts.append(f"<h2>Reproduction ledger ({len(ledger)} claims)</h2><ul id='tiers'>")
-        for t in "RPCQ":
+        for t in "RSPCQ":
             parts.append(f"<li><b>{t}</b> ({_TIER_TEXT[t]}): {counts.get(t, 0)}</li>")
         parts.append("</ul><p>Also as <a href='ledger.csv'>ledger.csv</a>. Differences are reproduced minus "
                      "reported, in the claim's unit.</p><table id='ledger'><tr>")
         cols = ["paper", "claim_id", "benchmark", "split", "region", "statistic", "reported", "reproduced", "tier",
-                "difference"]
+                "difference"] + (["coverage"] if "coverage" in ledger.columns else [])
         parts.append("".join(f"<th>{e(c)}</th>" for c in cols) + "<th>source / why</th></tr>")
         for _, row in ledger.iterrows():
             cells = []
@@ -322,7 +323,7 @@ def _index_html(results: Sequence[RunResult], ledger) -> str:
                 else:
                     cells.append(f"<td{' class=tier' if c == 'tier' else ''}>{e(str(v))}</td>")
             cells.append(f"<td class='src'>{e(str(row['source']))}<br><i>{e(str(row['why']))}</i></td>")
-            parts.append("<tr class='claim'>" + "".join(cells) + "</tr>")
+            parts.append(f"<tr class='claim' data-claim='{e(str(row['claim_id']))}'>" + "".join(cells) + "</tr>")
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
