@@ -52,6 +52,9 @@ def _add_now(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--pred-unit", choices=("m", "cm", "mm"), help="unit of the predictions (metric mode)")
     opt.add_argument("--no-clean-mesh", action="store_true",
                      help="keep degenerate triangles (official CLI default; crashes officially on (a,a,b) faces)")
+    opt.add_argument("--ply-polygons", choices=("first-triangle", "fan"), default="first-triangle",
+                     help="PLY prediction faces with more than 3 indices: keep the first triangle (official: "
+                          "psbody-mesh's reader, default) or fan-split them (single pair; OBJ is always fan-split)")
     opt.add_argument("--solver", choices=("cg-legacy", "exact"), default="cg-legacy",
                      help="Gauss-Newton solver of the refinement: official CG (default) or an exact solve")
     p.set_defaults(func=_run_now)
@@ -110,7 +113,7 @@ def _run_now(args: argparse.Namespace) -> int:
         raise InputError("missing " + ", ".join(missing), None,
                          "give --scan, --scan-landmarks, --pred and --pred-landmarks (or --dataset mode)")
     res = now.evaluate_files(args.scan, args.scan_landmarks, args.pred, args.pred_landmarks,
-                             pred_topology=args.pred_topology, **kw)
+                             pred_topology=args.pred_topology, ply_polygons=args.ply_polygons, **kw)
     print(f"NoW {res.mode}: median {res.median_mm:.4f} mm, mean {res.mean_mm:.4f} mm, std {res.std_mm:.4f} mm "
           f"over {res.n_points} scan points ({args.pred.name})")
     if args.json:

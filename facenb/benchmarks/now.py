@@ -448,6 +448,7 @@ def evaluate_files(
     pred: str | Path,
     pred_landmarks: str | Path | None,
     pred_topology: str | None = None,
+    ply_polygons: str = "first-triangle",
     **kwargs,
 ) -> NowResult:
     """:func:`evaluate` on files: scan ``.obj``/``.ply`` (mm) + ``.pp``; prediction mesh + landmarks
@@ -455,10 +456,15 @@ def evaluate_files(
 
     ``pred_topology`` (a :data:`facenb.landmarks.TOPOLOGIES` name or ``"auto"``) replaces the landmark file: the
     7 landmarks come from the mesh itself (:func:`facenb.landmarks.from_topology`, float64); a landmark file,
-    when also given, wins."""
+    when also given, wins.
+
+    ``ply_polygons`` says how a ``.ply`` prediction's polygons become triangles: ``'first-triangle'`` (default,
+    official) keeps the first three indices of each face, as psbody-mesh's PLY reader in the official scorer
+    does (a quad ``a b c d`` -> ``(a, b, c)``); ``'fan'`` splits it into ``(a, b, c), (a, c, d)``. OBJ polygons
+    are fan-split either way, as psbody's OBJ reader does (:func:`facenb.io.load_mesh`)."""
     scan_mesh = load_mesh(scan, require_faces=False)
     scan_lm = load_now_landmarks(scan_landmarks)
-    pred_mesh = load_mesh(pred)
+    pred_mesh = load_mesh(pred, ply_polygons=ply_polygons)
     if pred_landmarks is not None:
         pred_lm = load_now_landmarks(pred_landmarks)
     elif pred_topology:
