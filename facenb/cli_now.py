@@ -51,7 +51,8 @@ def _add_now(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--metric", action="store_true", help="official metrical evaluation (no scale estimate)")
     opt.add_argument("--pred-unit", choices=("m", "cm", "mm"), help="unit of the predictions (metric mode)")
     opt.add_argument("--no-clean-mesh", action="store_true",
-                     help="keep degenerate triangles (official CLI default; crashes officially on (a,a,b) faces)")
+                     help="keep degenerate triangles (official CLI default): same numbers when the official run "
+                          "finishes; refused where it crashes (a degenerate triangle closest to a scan point)")
     opt.add_argument("--ply-polygons", choices=("first-triangle", "fan"), default="first-triangle",
                      help="PLY prediction faces with more than 3 indices: keep the first triangle (official: "
                           "psbody-mesh's reader, default) or fan-split them (single pair; OBJ is always fan-split)")

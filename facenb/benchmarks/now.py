@@ -23,8 +23,10 @@ Reproduces the official scorer ``soubhiksanyal/now_evaluation`` (``compute_error
 6. **Degenerate faces.** ``clean_mesh=True`` (facenb's default) first removes the prediction triangles the
    official ``clean_degenerated_faces`` removes (zero unit-edge cross product: repeated indices, coincident
    vertices). The official CLI default is ``False``; it gives the same numbers whenever it finishes, but
-   crashes (``ZeroDivisionError`` in lsqr) or produces NaN on faces like ``(a, a, b)``; pass
-   ``clean_mesh=False`` to see that behaviour (facenb then raises a clear error instead of a NaN).
+   crashes (``ZeroDivisionError`` in lsqr) when a degenerate triangle is strictly the closest primitive of
+   a scan point (e.g. faces ``(a, a, x)`` sticking out of the surface). ``clean_mesh=False`` reproduces that
+   path: the degenerate triangles are kept and scored, and exactly the crashing case is refused with one
+   line (``_check_uncleaned``; conformance ``now04`` scores 1.3580564732436773 mm, ``now06`` is refused).
    Unreferenced vertices never matter (only triangles are distances' targets).
 
 Deliberate deviations, all optional with the official behaviour as default: ``solver='exact'`` (direct
@@ -319,6 +321,46 @@ def _check_geometry(vertices: np.ndarray, faces: np.ndarray | None, landmarks: n
             lm_where, f"give the landmarks of this {role} mesh, in its units and frame")
 
 
+def _point_segments_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``min_k`` distance of each point ``(n, 3)`` to the segments ``a[k] b[k]`` (a zero-length one is a point)."""
+    out = np.full(len(points), np.inf)
+    for ak, bk in zip(a, b):
+        ab = bk - ak
+        ap = points - ak
+        ll = float(ab @ ab)
+        t = np.clip(ap @ ab / ll, 0.0, 1.0) if ll > 0 else np.zeros(len(points))
+        np.minimum(out, np.linalg.norm(ap - t[:, None] * ab, axis=1), out=out)
+    return out
+
+
+def _check_uncleaned(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, bad: np.ndarray,
+                     where: str | None, when: str) -> None:
+    """Refuse what the official uncleaned path (``clean_mesh=False``, its CLI default) cannot score.
+
+    The official refinement evaluates its Jacobian with sbody's ``sample2meshdist`` on the (triangle, part)
+    that psbody-mesh's AABB tree reports for each scan point; its ``nearest_primitive`` projects the point on
+    the triangle's supporting plane, which a zero-area triangle does not have, so the derivative is NaN,
+    chumpy's dogleg falls back to ``scipy.sparse.linalg.lsqr`` and that raises ``ZeroDivisionError`` (the
+    recorded outcome of conformance case ``now06_repeated_index_faces``). A degenerate triangle (collapsed to
+    a segment or a point) is reported only when it is *strictly* the closest primitive of some scan point;
+    otherwise it never enters the Jacobian and the official run scores -- with the distances of the cleaned
+    mesh (``now04_degenerate_faces``: 1.3580564732436773 mm median either way). facenb checks this at the two
+    alignments where the official Jacobian is certainly evaluated (after the landmark Procrustes, and the final
+    one); exact ties between a degenerate and a regular triangle are not refused (they score the same).
+    """
+    good = SurfaceQuery(vertices, faces[~bad]).query(points).distances
+    fb = faces[bad]
+    va, vb, vc = vertices[fb[:, 0]], vertices[fb[:, 1]], vertices[fb[:, 2]]
+    d_bad = np.minimum.reduce([_point_segments_distance(points, va, vb), _point_segments_distance(points, vb, vc),
+                               _point_segments_distance(points, va, vc)])
+    closer = d_bad < good - 1e-9 * np.maximum(1.0, good)
+    if closer.any():
+        raise InputError(
+            f"{int(closer.sum())} scan points are closest to degenerate triangles (zero-area; {int(bad.sum())} in "
+            f"the prediction) {when}: the official scorer without mesh cleaning crashes here "
+            "(ZeroDivisionError in its solver)", where, "keep the default mesh cleaning (drop --no-clean-mesh)")
+
+
 # -------------------------------------------------------------------------------------------------- scoring
 def evaluate(
     scan_vertices: np.ndarray,
@@ -396,10 +438,13 @@ def evaluate(
         bad = degenerate_faces(pred_vertices, pred_faces)
         removed = int(bad.sum())
         pred_faces = pred_faces[~bad]
-    elif len(pred_faces) and degenerate_faces(pred_vertices, pred_faces).any():
-        raise InputError(
-            "prediction has degenerate triangles (repeated or coincident vertices); with clean_mesh=False the "
-            "official scorer crashes or returns NaN on them", where, "keep the default clean_mesh=True")
+    uncleaned_bad = None
+    if not clean_mesh and len(pred_faces):
+        bad = degenerate_faces(pred_vertices, pred_faces)
+        if bad.all():
+            pred_faces = pred_faces[:0]
+        elif bad.any():
+            uncleaned_bad = bad  # kept, as officially; see _check_uncleaned
     if len(pred_faces) == 0:
         raise InputError("prediction has no non-degenerate triangles", where, "export the mesh with its faces")
 
@@ -417,11 +462,15 @@ def evaluate(
     else:
         first = sim
     v1 = first.scale * (pred_vertices @ first.rotation.T) + first.translation
+    if uncleaned_bad is not None:
+        _check_uncleaned(points, v1, pred_faces, uncleaned_bad, where, "after the landmark alignment")
 
     # Step 3: refinement.
     ref = refine_scan_to_mesh(points, v1, pred_faces, scale=not metric, solver=solver)
     t2 = ref.transform
     aligned = t2.scale * (v1 @ t2.rotation.T) + t2.translation
+    if uncleaned_bad is not None:
+        _check_uncleaned(points, aligned, pred_faces, uncleaned_bad, where, "after the refinement")
 
     # Step 4: final distances to the aligned surface (recomputed on the transformed mesh, as officially).
     distances = SurfaceQuery(aligned, pred_faces).query(points).distances
