@@ -170,7 +170,7 @@ def build_ledger(
                      "why": _WHY_Q.get(f"{c['benchmark']}/{c['metric']}",
                                        _WHY_Q.get(c["benchmark"], "no public data to recompute it"))})
     out = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
-    out["coverage"] = out["coverage"].fillna("")
+    out["coverage"] = [v if isinstance(v, str) else "" for v in out["coverage"]]
     return out
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -288,20 +289,23 @@ def subset_recomputations(claims=None, root=None, gt=None) -> dict:
     from facenb import results as RS
     from facenb.benchmarks import aflw2000
 
-    if root is None and data.locate(DATASET) is None:
+    root = root if root is not None else data.locate(DATASET)
+    if root is None:
         return {}
-    if gt is None and data.locate("aflw2000_3d") is None:
-        return {}
+    if gt is None:
+        gt = data.locate("aflw2000_3d")
+        if gt is None:
+            return {}
     if claims is None:
         claims = RS.seed_claims_frame(RS.load_seeds())
     sel = claims[(claims.benchmark == "aflw2000_3d") & (claims.metric == "nme_2d_68") & (claims.split == "original")
                  & (claims.statistic == "mean") & (claims.method.isin(METHODS))]
     if sel.empty:
         return {}
-    g = gt if isinstance(gt, aflw2000.GroundTruth) else aflw2000.load_ground_truth(gt)
-    pub = load(root, g)
-    res = score(pub, g, "original", methods=tuple(sorted(set(sel.method))))
-    table = summary_table(res)
+    if isinstance(gt, aflw2000.GroundTruth):
+        table, n_images = _subset_table(load(root, gt), gt)
+    else:
+        table, n_images = _subset_table_cached(str(Path(root).resolve()), str(Path(gt).resolve()))
     out = {}
     for _, c in sel.iterrows():
         t = table[c["method"]]
@@ -321,9 +325,22 @@ def subset_recomputations(claims=None, root=None, gt=None) -> dict:
             "value": float(value),
             "source": f"{DATASET}: {c['method']}'s released landmarks (XgTu/2DASL@95052f20 evaluation/results), "
                       "official 3DDFA NME (facenb aflw2000 --published 2dasl40)",
-            "coverage": f"{pub.n_images}/{aflw2000.N_IMAGES} images",
-            "why": f"recomputed from the method's own predictions on a public subset: {pub.n_images} mostly frontal "
+            "coverage": f"{n_images}/{aflw2000.N_IMAGES} images",
+            "why": f"recomputed from the method's own predictions on a public subset: {n_images} mostly frontal "
                    f"images (yaw bins {counts}), so it cannot confirm the {aflw2000.N_IMAGES}-image number; "
                    f"over these images mean {t['mean']:.2f} %, median {t['median']:.2f} %",
         }
     return out
+
+
+def _subset_table(pub: Published40, g) -> tuple[dict, int]:
+    return summary_table(score(pub, g, "original")), pub.n_images
+
+
+@lru_cache(maxsize=4)
+def _subset_table_cached(root: str, gt_dir: str) -> tuple[dict, int]:
+    """The 40-image table, once per process for a given (verified) release and ground-truth folder."""
+    from facenb.benchmarks import aflw2000
+
+    g = aflw2000.load_ground_truth(gt_dir)
+    return _subset_table(load(root, g), g)
