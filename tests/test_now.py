@@ -271,3 +271,187 @@ def test_dataset_ply_and_npy_predictions(conformance_dir, tmp_path):
     expected = np.load(d / "expected_distances_02.npy")
     # float64 landmarks change the Procrustes start slightly; the refined result stays within 1e-4 mm
     np.testing.assert_allclose(res.distances()[0], expected, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------- dataset mode on the runner
+def synthetic_now_folder(root: Path, n_images: int = 4, seed: int = 0) -> Path:
+    """A NoW-layout folder made by facenb's own code: 2 subjects (spherical face caps of different radii), the
+    image list, and perturbed, similarity-moved predictions with their 7 landmarks (.obj + .txt)."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for s, radius in enumerate((80.0, 90.0)):
+        subj = f"S{s}"
+        verts, faces, lms = face_patch(3, radius=radius)
+        (root / "scans" / subj).mkdir(parents=True)
+        (root / "scans_lmks_onlypp" / subj).mkdir(parents=True)
+        save_obj(root / "scans" / subj / "scan.obj", verts, faces)
+        save_pp(root / "scans_lmks_onlypp" / subj / "scan.pp", lms)
+    for i in range(n_images):
+        subj, chal = f"S{i % 2}", now.CHALLENGES[i % 4]
+        verts, faces, lms = face_patch(3, radius=80.0 + 10 * (i % 2))
+        s, R, t = random_similarity(rng)
+        noisy = verts + rng.normal(scale=0.5, size=verts.shape)
+        d = root / "predictions" / subj / chal
+        d.mkdir(parents=True, exist_ok=True)
+        save_obj(d / f"IMG_{i:04d}.obj", s * noisy @ R.T + t, faces, fmt="%.9f")
+        save_landmarks_txt(d / f"IMG_{i:04d}.txt", s * lms @ R.T + t, fmt="%.9f")
+        lines.append(f"{subj}/{chal}/IMG_{i:04d}.jpg")
+    (root / "imagepathsvalidation.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+SUMMARY_FILES = ("summary.json", "summary.csv", "per_image.csv", "RECON_computed_distances.npy")
+
+
+def _files(out: Path) -> dict:
+    return {n: (out / n).read_bytes() for n in SUMMARY_FILES}
+
+
+def _now_cli(ds: Path, out: Path, *extra) -> list[str]:
+    return ["now", "--dataset", str(ds), "--predictions", str(ds / "predictions"), "--out", str(out),
+            "--no-progress", *extra]
+
+
+def test_dataset_bad_items_fail_alone_and_summary_is_written(conformance_dir, tmp_path, capsys):
+    """Issue 9: seven zero landmark rows aborted the run with a LinAlgError traceback. Now that image fails with
+    one line (whatever the check that catches it), an unreadable mesh too, and the others are scored."""
+    d = _copy_challenge(conformance_dir, tmp_path)
+    agg = json.loads((d / "aggregate.json").read_text())
+    np.savetxt(d / "predictions/SUBJ_A_sfm/multiview_neutral/IMG_0001.txt", np.zeros((7, 3)))
+    (d / "predictions/SUBJ_A_sfm/selfie/IMG_0002.obj").write_bytes(b"\x00\x01binary garbage\xff")
+    rc = main(_now_cli(d, tmp_path / "o"))
+    cap = capsys.readouterr()
+    assert rc == 1 and "Traceback" not in cap.err
+    errs = [ln for ln in cap.err.splitlines() if ln.startswith("facenb: error:")]
+    assert len(errs) == 2
+    assert "SUBJ_A_sfm/multiview_neutral/IMG_0001" in errs[0] and "SUBJ_A_sfm/selfie/IMG_0002" in errs[1]
+    assert "IMG_0002.obj" in errs[1]
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_failed"] == 2 and summary["n_scored"] == 2
+    assert set(summary["failed"]) == {"SUBJ_A_sfm/multiview_neutral/IMG_0001", "SUBJ_A_sfm/selfie/IMG_0002"}
+    # the two good images keep their official numbers
+    for ch in ("multiview_expressions", "multiview_occlusions"):
+        assert abs(summary["per_challenge"][ch]["mean_mm"] - agg["per_challenge"][ch]["mean_mm"]) < TOL_STATS
+    assert "2 images scored" in cap.out
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "foreign"])
+def test_dataset_damaged_cache_entry_recomputed_identically(tmp_path, capsys, how):
+    from facenb import runner
+
+    ds = synthetic_now_folder(tmp_path / "ds")
+    out = tmp_path / "o"
+    assert main(_now_cli(ds, out)) == 0
+    first = _files(out)
+    capsys.readouterr()
+    entry = runner.cache_path(out, "S0/multiview_neutral/IMG_0000")
+    other = runner.cache_path(out, "S1/multiview_expressions/IMG_0001")
+    if how == "truncated":
+        entry.write_bytes(entry.read_bytes()[:100])
+    elif how == "empty":
+        entry.write_bytes(b"")
+    else:
+        entry.write_bytes(other.read_bytes())
+    assert main(_now_cli(ds, out)) == 0
+    cap = capsys.readouterr()
+    warnings = [ln for ln in cap.err.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and str(entry) in warnings[0] and "Traceback" not in cap.err
+    assert "3 from cache" in cap.out
+    assert _files(out) == first
+
+
+def test_dataset_per_image_outputs_are_not_trusted(tmp_path, capsys):
+    """Issue 9: a truncated per_image/*.npy gave a traceback on every rerun, and one replaced by another valid
+    array was used silently. They are outputs now, rewritten from the checksummed cache."""
+    ds = synthetic_now_folder(tmp_path / "ds")
+    out = tmp_path / "o"
+    assert main(_now_cli(ds, out)) == 0
+    first = _files(out)
+    files = sorted((out / "per_image").glob("*.npy"))
+    keep = files[1].read_bytes()
+    files[0].write_bytes(files[0].read_bytes()[:50])
+    np.save(files[1], np.zeros(5))
+    assert main(_now_cli(ds, out)) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert _files(out) == first and files[1].read_bytes() == keep
+
+
+def test_dataset_interrupted_run_resumes_byte_identical(tmp_path):
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=5)
+    assert main(_now_cli(ds, tmp_path / "fresh")) == 0
+    # "interrupted" after 2 images: the same output folder saw only the first two lines
+    lines = (ds / "imagepathsvalidation.txt").read_text().splitlines()
+    part = tmp_path / "part.txt"
+    part.write_text("\n".join(lines[:2]) + "\n")
+    out = tmp_path / "o"
+    assert main(_now_cli(ds, out, "--image-list", str(part))) == 0
+    res = now.evaluate_dataset(ds, ds / "predictions", out, progress=False)
+    assert [o.status for o in res.outcomes] == ["cached"] * 2 + ["ok"] * 3
+    assert _files(out) == _files(tmp_path / "fresh")
+
+
+def test_dataset_processes_equal_serial(tmp_path):
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=4)
+    a = now.evaluate_dataset(ds, ds / "predictions", tmp_path / "a", progress=False)
+    b = now.evaluate_dataset(ds, ds / "predictions", tmp_path / "b", jobs=2, progress=False)
+    assert a.overall == b.overall and a.overall.n_points > 0
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+@pytest.mark.parametrize("case", ["empty list", "blank list", "misnamed", "flat folder", "no such challenge"])
+def test_dataset_nothing_scorable_exits_2(tmp_path, capsys, case):
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=2)
+    extra = []
+    if case == "empty list":
+        (ds / "imagepathsvalidation.txt").write_text("")
+    elif case == "blank list":
+        (ds / "imagepathsvalidation.txt").write_text("\n   \n\n")
+    elif case == "misnamed":
+        for p in (ds / "predictions").rglob("IMG_*"):
+            p.rename(p.with_name("pred_" + p.name))
+    elif case == "flat folder":
+        for p in list((ds / "predictions").rglob("IMG_*")):
+            p.rename(ds / "predictions" / p.name)
+    else:
+        (ds / "imagepathsvalidation.txt").write_text("S0/multiview_neutral/IMG_0000.jpg\n")
+        extra = ["--challenge", "selfie"]
+    rc = main(_now_cli(ds, tmp_path / "o", *extra))
+    cap = capsys.readouterr()
+    _assert_one_line(rc, cap.err.strip())
+    assert cap.out == "" and not (tmp_path / "o" / "summary.json").exists()
+    if case in ("misnamed", "flat folder"):
+        assert "no prediction found for any of the 2 images" in cap.err
+        assert "expected " + str(ds / "predictions" / "S0" / "multiview_neutral" / "IMG_0000") + ".obj" in cap.err
+    else:
+        assert "names no image" in cap.err and "imagepathsvalidation.txt" in cap.err
+
+
+def test_dataset_only_landmarks_missing_is_said(tmp_path, capsys):
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=2)
+    lm = ds / "predictions/S1/multiview_expressions/IMG_0001.txt"
+    lm.unlink()
+    assert main(_now_cli(ds, tmp_path / "o")) == 1
+    err = capsys.readouterr().err
+    assert "only the landmark file is missing" in err and str(lm.with_suffix(".npy")) in err
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["missing"] == ["S1/multiview_expressions/IMG_0001"]
+
+
+def test_dataset_duplicate_lines_and_obj_ply_are_said(tmp_path, capsys):
+    import trimesh
+
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=2)
+    lst = ds / "imagepathsvalidation.txt"
+    lines = lst.read_text().splitlines()
+    lst.write_text("\n".join(lines + [lines[0], lines[0].replace(".jpg", ".png")]) + "\n")
+    obj = ds / "predictions/S1/multiview_expressions/IMG_0001.obj"
+    m = trimesh.load(obj, process=False)
+    m.export(obj.with_suffix(".ply"))
+    assert main(_now_cli(ds, tmp_path / "o")) == 0
+    err = capsys.readouterr().err
+    notes = [ln for ln in err.splitlines() if ln.startswith("facenb: note:")]
+    assert len(notes) == 3
+    assert "both IMG_0001.obj and IMG_0001.ply exist; IMG_0001.obj is used" in notes[0]  # list order
+    assert "line 3 repeats S0/multiview_neutral/IMG_0000 (line 1); scored once" in notes[1]
+    assert "line 4 repeats S0/multiview_neutral/IMG_0000 (line 1)" in notes[2]
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["n_images"] == 2 and len(summary["notes"]) == 3

@@ -278,6 +278,57 @@ def test_lock_of_a_live_process_refuses(tmp_path):
     assert not (out / runner.LOCK_NAME).exists()
 
 
+_HOLD = """
+import sys, time
+from pathlib import Path
+from facenb import runner
+
+def slow(item, settings):
+    Path(settings["_started"]).write_text("x")
+    while not Path(settings["_release"]).exists():
+        time.sleep(0.05)
+    return {"v": 1.0}
+
+if __name__ == "__main__":
+    out, started, release = sys.argv[1:4]
+    res = runner.run([runner.Item("a")], slow, {"_started": started, "_release": release}, out, progress=False)
+    sys.exit(runner.exit_code(res))
+"""
+
+
+def test_two_concurrent_runs_second_exits_2_with_one_line(tmp_path):
+    """A real second process (the `facenb now` CLI) on an output folder another run is writing."""
+    from test_now import synthetic_now_folder
+
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=2)
+    out = tmp_path / "out"
+    script = tmp_path / "hold.py"
+    script.write_text(_HOLD)
+    started, release = tmp_path / "started", tmp_path / "release"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, str(script), str(out), str(started), str(release)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not started.exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() - t0 < 120, "the first run did not start"
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-m", "facenb", "now", "--dataset", str(ds), "--predictions",
+                                 str(ds / "predictions"), "--out", str(out), "--no-progress"],
+                                env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        release.write_text("go")
+        first_out, first_err = first.communicate(timeout=300)
+    assert second.returncode == 2
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facenb: error: ") and "in use by another facenb run" in lines[0]
+    assert "Traceback" not in second.stderr and second.stdout == ""
+    assert first.returncode == 0, first_err
+    assert not (out / "summary.json").exists()  # the refused run wrote nothing
+    assert not (out / runner.LOCK_NAME).exists()
+
+
 # ------------------------------------------------------------------------------------------------ summary
 def test_write_summary_is_strict_json_and_csv(tmp_path):
     import pandas as pd

@@ -850,8 +850,11 @@ def _write_dataset_outputs(images: Sequence[NowImage], res, out: Path, settings:
         if o.status in ("ok", "cached"):
             v = o.value
             npy = per_image / f"{img.key.replace('/', '__')}.npy"
-            _atomic_save(npy, v["distances"])
-            dists.append(v["distances"])
+            # a fresh float64 array (canonical dtype object): the official pickle below is then byte-identical
+            # whether the vectors came from this process, a worker or the cache
+            d = v["distances"].astype(np.float64, copy=True)
+            _atomic_save(npy, d)
+            dists.append(d)
             stats = Stats(v["mean_mm"], v["median_mm"], v["std_mm"], v["n_points"])
             outcomes.append(ImageOutcome(img, o.status, stats, npy, None, o.seconds))
         else:
