@@ -307,7 +307,18 @@ def _dataset_dirs(eval_dir: Path) -> Iterable[Path]:
             and "_" in d.name)
 
 
-def _read_errors(path: Path, dataset: str) -> np.ndarray:
+KNOWN_SHORT_WILD = {"DF2Net": 374}
+"""fswild result files known to be short in the official benchmark release (method -> line count): DF2Net's
+``CD/MNE/CR_full.txt`` have 374 lines, and show.py bins and counts them as they are. Any other fswild file must
+have 400 lines (or be padded: ``missing_as_failed=True``) -- a short file would otherwise report a done rate over
+its own length (a 50-line file: 1.000000)."""
+
+METRIC_RANGES = {"CD": (0.0, np.inf), "MNE": (0.0, np.pi), "CR": (0.0, 1.0)}
+"""Valid range of a per-image value (NaN = failed image): chamfer distance (mm) >= 0; mean normal error, an
+angle in radians, in [0, pi]; completeness rate, a fraction, in [0, 1]."""
+
+
+def _read_errors(path: Path, dataset: str, method: str | None = None, allow_short: bool = False) -> np.ndarray:
     if not path.is_file():
         raise InputError("result file not found", path, "every method folder needs CD_full.txt, MNE_full.txt and CR_full.txt")
     try:
@@ -327,12 +338,27 @@ def _read_errors(path: Path, dataset: str) -> np.ndarray:
     if dataset == "fslab" and values.size != LAB_N:
         raise InputError(f"{values.size} lines, fslab has {LAB_N} images (20 subjects x 3 focal x 11 views)", path,
                          "give the complete fslab result file (660 lines)")
+    if (dataset == "fswild" and values.size < WILD_N and not allow_short
+            and KNOWN_SHORT_WILD.get(method or "") != values.size):
+        raise InputError(f"{values.size} lines, fswild has {WILD_N} images (only the official DF2Net file is known to "
+                         f"be short, {KNOWN_SHORT_WILD['DF2Net']} lines)", path,
+                         "give the complete fswild result file (400 lines), or pass --missing-as-failed to count "
+                         "the missing images as failures")
+    metric = path.name.split("_", 1)[0]
+    if metric in METRIC_RANGES:
+        lo, hi = METRIC_RANGES[metric]
+        bad = ~np.isnan(values) & ~((values >= lo) & (values <= hi))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(f"line {i + 1} holds {values[i]!r}: {metric} must lie in [{lo:g}, {hi:g}]"
+                             f" ({int(bad.sum())} such lines)", path,
+                             "give the evaluator's output unchanged (nan marks a failed image)")
     values.setflags(write=False)
     return values
 
 
 def load_results(path: str | Path | None = None, methods: Sequence[str] | None = None,
-                 datasets: Sequence[str] = DATASETS) -> FaceScapeResults:
+                 datasets: Sequence[str] = DATASETS, allow_short: bool = False) -> FaceScapeResults:
     """Read the per-image result files.
 
     Parameters
@@ -353,8 +379,10 @@ def load_results(path: str | Path | None = None, methods: Sequence[str] | None =
     Raises
     ------
     InputError
-        Missing folder or file, a file that is not one number per line, a fslab file without 660 lines or a fswild
-        file with more than 400.
+        Missing folder or file, a file that is not one number per line, a fslab file without 660 lines, a fswild
+        file with more than 400 or -- unless it is listed in :data:`KNOWN_SHORT_WILD` (DF2Net, 374) or
+        ``allow_short`` (set by ``missing_as_failed``) -- fewer than 400 lines, a value outside
+        :data:`METRIC_RANGES` (negative CD, CR above 1, ...).
     """
     root = resolve_results_dir(path)
     eval_dir = _eval_dir(root)
@@ -375,7 +403,7 @@ def load_results(path: str | Path | None = None, methods: Sequence[str] | None =
         for m in order:
             for metric in METRICS:
                 p = eval_dir / f"{dataset}_{m}" / f"{metric}_full.txt"
-                files.append(PerImageErrors(dataset, m, metric, _read_errors(p, dataset), p))
+                files.append(PerImageErrors(dataset, m, metric, _read_errors(p, dataset, m, allow_short), p))
     if not files:
         raise InputError("no <dataset>_<method>/ result folders", eval_dir, FETCH_HINT)
     return FaceScapeResults(root, tuple(files))
@@ -732,7 +760,7 @@ def compute_tables(results: FaceScapeResults, options: FaceScapeOptions = OFFICI
 def facescape_tables(path: str | Path | None = None, methods: Sequence[str] | None = None,
                      options: FaceScapeOptions = OFFICIAL, datasets: Sequence[str] = DATASETS) -> FaceScapeTables:
     """Load the results folder and recompute the tables (:func:`load_results` + :func:`compute_tables`)."""
-    return compute_tables(load_results(path, methods, datasets), options)
+    return compute_tables(load_results(path, methods, datasets, allow_short=options.missing_as_failed), options)
 
 
 def diff_tables(a: FaceScapeTables, b: FaceScapeTables, decimals: int = 6):
