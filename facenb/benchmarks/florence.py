@@ -83,8 +83,8 @@ triangles, per ``distance``):
           \\text{mean} = \\frac{1}{|P|} \\sum_i d_i,\\quad
           \\text{NME} = 100\\,\\frac{\\text{mean}}{\\lVert L_{36} - L_{45} \\rVert_2}\\ \\%
 
-(``gt_to_pred``); ``pred_to_gt`` swaps the roles (``p_i`` the moved, cropped predicted vertices, ``S`` the cropped
-ground truth); ``symmetric`` averages the two directional means, each after its own ICP (GANFit). ``L`` are the
+(``gt_to_pred``); ``pred_to_gt`` swaps the roles (``p_i`` the moved predicted vertices within the crop radius of
+``L_30``, ``S`` the whole scan -- GANFit's target in that direction is its whole registered ground truth); ``symmetric`` averages the two directional means, each after its own ICP (GANFit). ``L`` are the
 ground truth's iBUG-68 landmarks (0-based indices). The ICP always moves the *prediction* so that distances stay in
 the ground truth's millimetres (GANFit moves its registered ground truth, in template units -- with
 ``icp_scale=True`` the two differ by the small residual scale).
@@ -145,6 +145,7 @@ __all__ = [
     "interocular_distance",
     "ibug68_from_ljson",
     "load_scan_landmarks",
+    "sfm_ibug68",
     "dataset_items",
     "score_one",
     "DatasetResult",
@@ -320,6 +321,33 @@ def ibug68_from_ljson(path: str | Path) -> np.ndarray:
     return pts[np.asarray(order)]
 
 
+def sfm_ibug68(vertices: np.ndarray, mapping_path: str | Path) -> np.ndarray:
+    """iBUG-68 landmarks ``(68, 3)`` of a Surrey Face Model mesh from eos' ``ibug_to_sfm.txt``
+    (``[landmark_mappings]`` lines ``ibug_1based = sfm_vertex``); NaN where the file maps no vertex (the contour)
+    or a vertex the mesh's resolution lacks."""
+    import re
+
+    p = Path(mapping_path)
+    v = np.asarray(vertices, dtype=np.float64)
+    out = np.full((68, 3), np.nan)
+    section = None
+    for line in p.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        m = re.fullmatch(r"(\d+)\s*=\s*(\d+)", line)
+        if section == "landmark_mappings" and m:
+            i, k = int(m.group(1)) - 1, int(m.group(2))
+            if not 0 <= i < 68:
+                raise InputError(f"mapping {i + 1} = {k} is not an iBUG-68 point", p, "give eos' ibug_to_sfm.txt")
+            if k < len(v):  # the file's ids above 845 exist only in the higher model resolutions
+                out[i] = v[k]
+    if np.isnan(out).all():
+        raise InputError("no [landmark_mappings] lines found", p, "give eos' ibug_to_sfm.txt")
+    return out
+
+
 def load_scan_landmarks(path: str | Path) -> np.ndarray:
     """iBUG-68 landmarks (mm) of a scan or a prediction: ``.ljson`` via :func:`ibug68_from_ljson`, else
     :func:`facenb.io.load_landmarks` (68 points)."""
@@ -402,21 +430,28 @@ def _closest_world(direction: str, T: np.ndarray, P: np.ndarray, V: np.ndarray, 
 
 
 def _icp(direction: str, T: np.ndarray, P, V, pred_t, gt_t, scale: bool, max_iter: int, tol: float):
+    """Iterate: closest points, then the least-squares similarity (or rigid) step that moves the prediction.
+
+    Stops after ``max_iter`` steps or when the mean distance drops by ``<= tol`` mm (GANFit's rule; a step that
+    raises the mean while lowering the sum of squares goes on, where GANFit would stop). A step that raises the sum
+    of squared distances -- the objective each step minimises, so only rounding can raise it -- is not taken.
+    """
     src, q = _closest_world(direction, T, P, V, pred_t, gt_t)
-    dist = float(np.mean(np.linalg.norm(src - q, axis=1)))
+    d = np.linalg.norm(src - q, axis=1)
+    mean, sq = float(d.mean()), float(np.dot(d, d))
     it = 0
     while it < max_iter:
         # move the prediction: gt_to_pred maps its closest points q onto P; pred_to_gt maps its points onto q
         tgt, mov = (src, q) if direction == "gt_to_pred" else (q, src)
-        inc = procrustes(tgt, mov, scaling=scale, reflection=False).matrix
-        T_new = inc @ T
+        T_new = procrustes(tgt, mov, scaling=scale, reflection=False).matrix @ T
         src_n, q_n = _closest_world(direction, T_new, P, V, pred_t, gt_t)
-        d_new = float(np.mean(np.linalg.norm(src_n - q_n, axis=1)))
+        d = np.linalg.norm(src_n - q_n, axis=1)
+        mean_n, sq_n = float(d.mean()), float(np.dot(d, d))
         it += 1
-        if d_new > dist:  # never accept a worse pose (a similarity step can overshoot at convergence)
+        if sq_n > sq:
             break
-        T, src, q, improved, dist = T_new, src_n, q_n, dist - d_new, d_new
-        if improved <= tol:
+        T, src, q, improved, mean, sq = T_new, src_n, q_n, mean - mean_n, mean_n, sq_n
+        if 0.0 <= improved <= tol:
             break
     return T, it
 
@@ -563,7 +598,6 @@ def evaluate(gt_vertices: np.ndarray, gt_faces: np.ndarray | None, gt_landmarks6
         raise InputError(f"no scan vertex within {o.radius_for(subject)} mm of landmark {o.crop_center}", None,
                          "check that the landmarks belong to this scan (same units and frame)")
     P = G[crop]
-    gv_c, gf_c = crop_mesh(G, gf if gf is not None else np.zeros((0, 3), np.int64), crop)
 
     # initial alignment (prediction -> scan frame)
     init = o.init
@@ -599,7 +633,7 @@ def evaluate(gt_vertices: np.ndarray, gt_faces: np.ndarray | None, gt_landmarks6
             if which == "pred":
                 targets[key] = _Target(S, pf, kind, "prediction")
             else:
-                targets[key] = _Target(gv_c, gf_c, kind, "cropped ground-truth scan")
+                targets[key] = _Target(G, gf, kind, "ground-truth scan")
         return targets[key]
 
     runs = {}
