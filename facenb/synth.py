@@ -1,0 +1,458 @@
+"""A public synthetic benchmark in the official layouts (``facenb synth now|realy``).
+
+NoW and REALY ground truth is licence-gated. This module writes a complete dataset in the benchmark's official
+folder layout from public data only, so every flow (dataset mode, notebooks, reports, tests) can run end to end:
+
+* **Subjects** are Surrey Face Model identities (``surrey_face_model/sfm_shape_3448.bin``, the public shape-only
+  SFM of Huber et al., VISAPP 2016, read with :func:`load_sfm`): ``S = μ + U (α ⊙ √λ)``, ``α ~ N(0, 1)``, mm.
+* **Scans** (NoW) are the subject's neutral shape, midpoint-subdivided (``scan_subdivisions`` times; the surface
+  is unchanged, so it is the *noise-free shape*), then scanner-like: vertices dropped with a smoothly varying
+  probability (density), holes at both eyes and one random spot, Gaussian noise along the normal
+  (``scan_noise_mm``). Scan landmarks are the noise-free iBUG points 37, 40, 43, 46, 34, 49, 55 (SFM vertices from
+  ``ibug_to_sfm.txt``) plus annotator jitter.
+* **Methods** (:data:`METHODS`) predict each image with graded, known errors: shape-coefficient noise (larger on
+  occlusion and selfie images), Laplacian smoothing, a leak of the image's expression (SFM blendshapes) into the
+  neutral shape, a scale and pose error, missing parts. A prediction is written in an arbitrary rigid frame (mm).
+* ``truth.json`` holds each prediction's **true** per-vertex error: for every scan vertex inside the official NoW
+  crop (the order of ``facenb now``'s distances), the distance of its noise-free position to the predicted surface
+  in the ground-truth frame -- no alignment, so scale and pose errors count.
+
+Everything is deterministic for a seed.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from facenb.align import rodrigues
+from facenb.errors import InputError
+
+__all__ = ["SurreyModel", "load_sfm", "MethodSpec", "METHODS", "NOW7_IBUG_1BASED", "synth_now", "SynthResult",
+           "load_truth"]
+
+NOW7_IBUG_1BASED = (37, 40, 43, 46, 34, 49, 55)
+CHALLENGE_CYCLE = ("multiview_neutral", "multiview_expressions", "multiview_occlusions", "selfie")
+
+
+# ============================================================================================ the Surrey model
+@dataclass(frozen=True)
+class SurreyModel:
+    """The public shape-only Surrey Face Model (3448 vertices), millimetres, y up, face towards +z.
+
+    Attributes
+    ----------
+    mean : (n, 3) float64
+    basis : (3n, k) float64
+        Orthonormal PCA basis (columns), ``k = 63``.
+    eigenvalues : (k,) float64
+        Variances (mm²) of the components.
+    faces : (m, 3) int64
+    expressions : dict name -> (n, 3) float64
+        The 6 blendshapes (anger, disgust, fear, happiness, sadness, surprise), added with a weight.
+    ibug : dict int -> int
+        iBUG-68 point (1-based) -> SFM vertex (0-based), from ``ibug_to_sfm.txt`` (points defined on this mesh).
+    """
+
+    mean: np.ndarray
+    basis: np.ndarray
+    eigenvalues: np.ndarray
+    faces: np.ndarray
+    expressions: dict = field(default_factory=dict)
+    ibug: dict = field(default_factory=dict)
+
+    def shape(self, alpha: np.ndarray, expression: dict | None = None) -> np.ndarray:
+        """``μ + U (α ⊙ √λ) + Σ_e w_e B_e``, ``(n, 3)`` mm; ``alpha`` may be shorter than ``k`` (rest 0)."""
+        a = np.zeros(len(self.eigenvalues))
+        a[: len(alpha)] = np.asarray(alpha, dtype=np.float64)[: len(a)]
+        v = self.mean + (self.basis @ (a * np.sqrt(self.eigenvalues))).reshape(-1, 3)
+        for name, w in (expression or {}).items():
+            v = v + w * self.expressions[name]
+        return v
+
+    @property
+    def now7(self) -> list[int]:
+        """SFM vertices of the 7 NoW landmarks (iBUG 37, 40, 43, 46, 34, 49, 55)."""
+        return [self.ibug[i] for i in NOW7_IBUG_1BASED]
+
+
+def _matrix(b: bytes, o: int) -> tuple[np.ndarray, int]:
+    rows, cols = struct.unpack_from("<ii", b, o)
+    o += 8
+    a = np.frombuffer(b, dtype="<f4", count=rows * cols, offset=o).reshape(cols, rows).T  # Eigen: column-major
+    return a.astype(np.float64), o + 4 * rows * cols
+
+
+def _folder(name: str, folder: str | Path | None) -> Path:
+    from facenb import data as _data
+
+    found = _data.locate(name, folder)
+    if found is None:
+        raise InputError(f"public dataset {name} not found", folder,
+                         f"run `facenb data fetch {name}` or set FACENB_DATA_MIRROR")
+    return Path(found)
+
+
+def load_sfm(folder: str | Path | None = None) -> SurreyModel:
+    """Read ``sfm_shape_3448.bin`` (eos cereal binary: class version; mean, basis, eigenvalues as Eigen matrices
+    ``int32 rows, int32 cols, float32 column-major``; triangles ``uint64 n, int32[n][3]``), the expression
+    blendshapes (``uint64 count``; each ``uint64 len, name, matrix``) and ``ibug_to_sfm.txt``.
+
+    ``folder`` defaults to the ``surrey_face_model`` dataset through :mod:`facenb.data`.
+    """
+    d = _folder("surrey_face_model", folder)
+    try:
+        b = (d / "sfm_shape_3448.bin").read_bytes()
+        o = 4
+        mean, o = _matrix(b, o)
+        basis, o = _matrix(b, o)
+        ev, o = _matrix(b, o)
+        (n,) = struct.unpack_from("<Q", b, o)
+        faces = np.frombuffer(b, dtype="<i4", count=3 * n, offset=o + 8).reshape(n, 3).astype(np.int64)
+        e = (d / "expression_blendshapes_3448.bin").read_bytes()
+        (count,) = struct.unpack_from("<Q", e, 0)
+        o, expressions = 8, {}
+        for _ in range(count):
+            (ln,) = struct.unpack_from("<Q", e, o)
+            name = e[o + 8: o + 8 + ln].decode()
+            m, o = _matrix(e, o + 8 + ln)
+            expressions[name] = m.reshape(-1, 3)
+        ibug = {}
+        section = ""
+        for line in (d / "ibug_to_sfm.txt").read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[landmark_mappings]" and "=" in line:
+                k, v = line.split("=")
+                ibug[int(k)] = int(v)
+    except (OSError, struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the Surrey Face Model ({type(exc).__name__}: {exc})", d,
+                         "run `facenb data fetch surrey_face_model` again") from None
+    mean = mean.reshape(-1, 3)
+    if basis.shape[0] != mean.size or faces.max() >= len(mean) or not set(NOW7_IBUG_1BASED) <= set(ibug):
+        raise InputError("Surrey Face Model files are inconsistent", d, "run `facenb data fetch surrey_face_model`")
+    return SurreyModel(mean, basis, ev.ravel(), faces, expressions, ibug)
+
+
+# ================================================================================================== methods
+@dataclass(frozen=True)
+class MethodSpec:
+    """A synthetic reconstruction method of known quality.
+
+    Attributes
+    ----------
+    coef_sigma : float
+        Std of the error added to each of the first 40 identity coefficients (units of √λ).
+    smooth_iters : int
+        Uniform Laplacian smoothing iterations (λ = 0.5) of the predicted mesh (lost detail, shrinkage).
+    expression_leak : float
+        Fraction of the image's expression put into the (neutral) predicted shape.
+    scale : float
+        Scale error about the landmarks' centroid (1 = none).
+    rot_deg : float
+        Pose error: rotation about the vertical axis through the landmarks' centroid, degrees.
+    missing_mm : float
+        Radius of a region (around the chin) whose triangles the method does not output (0 = none).
+    lmk_sigma_mm : float
+        Std of the method's own 3D landmark error.
+    """
+
+    coef_sigma: float = 0.2
+    smooth_iters: int = 0
+    expression_leak: float = 0.0
+    scale: float = 1.0
+    rot_deg: float = 0.0
+    missing_mm: float = 0.0
+    lmk_sigma_mm: float = 1.0
+
+
+#: The default methods, best first (by design): their names say what is wrong with them.
+METHODS: dict[str, MethodSpec] = {
+    "precise": MethodSpec(coef_sigma=0.15, lmk_sigma_mm=0.8),
+    "coarse": MethodSpec(coef_sigma=0.6, lmk_sigma_mm=1.5),
+    "smooth": MethodSpec(coef_sigma=0.3, smooth_iters=12),
+    "expression_leak": MethodSpec(coef_sigma=0.3, expression_leak=0.9),
+    "scale_pose": MethodSpec(coef_sigma=0.3, scale=1.08, rot_deg=4.0),
+    "missing_parts": MethodSpec(coef_sigma=0.3, missing_mm=30.0),
+}
+#: Coefficient-noise multiplier per NoW challenge (occlusions and selfies are harder).
+CHALLENGE_DIFFICULTY = {"multiview_neutral": 1.0, "multiview_expressions": 1.2, "multiview_occlusions": 1.6,
+                        "selfie": 1.3}
+
+
+_EDGES: dict = {}
+
+
+def _laplacian_smooth(v: np.ndarray, faces: np.ndarray, iters: int, lam: float = 0.5) -> np.ndarray:
+    n = len(v)
+    key = (n, len(faces), hash(faces.tobytes()))
+    if key not in _EDGES:
+        e = np.vstack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        _EDGES[key] = np.unique(np.sort(e, axis=1), axis=0)
+    e = _EDGES[key]
+    deg = np.bincount(e.ravel(), minlength=n).astype(np.float64)
+    deg[deg == 0] = 1
+    out = v.copy()
+    for _ in range(iters):
+        s = np.zeros_like(out)
+        np.add.at(s, e[:, 0], out[e[:, 1]])
+        np.add.at(s, e[:, 1], out[e[:, 0]])
+        out = out + lam * (s / deg[:, None] - out)
+    return out
+
+
+def _rotation_y(deg: float) -> np.ndarray:
+    return rodrigues(np.array([0.0, np.deg2rad(deg), 0.0]))[0]
+
+
+def _predict(sfm: SurreyModel, alpha: np.ndarray, expression: dict, spec: MethodSpec, difficulty: float,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A method's prediction in the ground-truth frame: vertices, faces, 7 landmarks (with the method's error)."""
+    a = alpha.copy()
+    a[:40] += rng.normal(scale=spec.coef_sigma * difficulty, size=40)
+    leak = {k: w * spec.expression_leak for k, w in expression.items()}
+    v = sfm.shape(a, leak)
+    if spec.smooth_iters:
+        v = _laplacian_smooth(v, sfm.faces, spec.smooth_iters)
+    c = v[sfm.now7].mean(axis=0)
+    if spec.scale != 1.0 or spec.rot_deg:
+        v = c + spec.scale * (v - c) @ _rotation_y(spec.rot_deg * rng.choice([-1.0, 1.0])).T
+    faces = sfm.faces
+    if spec.missing_mm:
+        chin = v[sfm.ibug[9]]
+        gone = (np.linalg.norm(v - chin, axis=1) < spec.missing_mm)[faces].any(axis=1)
+        faces = faces[~gone]
+    lm = v[sfm.now7] + rng.normal(scale=spec.lmk_sigma_mm, size=(7, 3))
+    return v, faces, lm
+
+
+def _rigid(rng: np.random.Generator, rot_deg: float = 30.0, trans: float = 40.0) -> np.ndarray:
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    T = np.eye(4)
+    T[:3, :3] = rodrigues(axis * np.deg2rad(rng.uniform(-rot_deg, rot_deg)))[0]
+    T[:3, 3] = rng.uniform(-trans, trans, size=3)
+    return T
+
+
+# ===================================================================================================== scans
+def _subdivide(v: np.ndarray, f: np.ndarray, times: int) -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint subdivision (the surface is unchanged; original vertices keep their indices)."""
+    import trimesh
+
+    for _ in range(times):
+        v, f = trimesh.remesh.subdivide(v, f)
+    return np.asarray(v, dtype=np.float64), np.asarray(f, dtype=np.int64)
+
+
+def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    n = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(n, f[:, k], fn)
+    norm = np.linalg.norm(n, axis=1, keepdims=True)
+    return n / np.where(norm > 0, norm, 1.0)
+
+
+def _scan(sfm: SurreyModel, shape: np.ndarray, rng: np.random.Generator, subdivisions: int, noise_mm: float):
+    """A scanner-like scan of a neutral shape: (noise-free kept vertices, noisy vertices, faces)."""
+    v, f = _subdivide(shape, sfm.faces, subdivisions)
+    # density: keep probability varies smoothly over the face (0.7 .. 1)
+    k = rng.normal(size=(3, 3)) / 40.0
+    keep_p = 0.85 + 0.15 * np.sin(v @ k).sum(axis=1) / 3.0
+    keep = rng.random(len(v)) < keep_p
+    # holes: both eyes (scanners miss them) and one random spot
+    eyes = [shape[[sfm.ibug[i] for i in (38, 39, 41, 42)]].mean(0), shape[[sfm.ibug[i] for i in (44, 45, 47, 48)]].mean(0)]
+    for centre, radius in ((eyes[0], 7.0), (eyes[1], 7.0), (v[rng.integers(len(v))], rng.uniform(4.0, 9.0))):
+        keep &= np.linalg.norm(v - centre, axis=1) > radius
+    for i in sfm.now7:  # the landmarks' own vertices stay (an annotator clicked on them)
+        keep[i] = True
+    idx = np.nonzero(keep)[0]
+    remap = -np.ones(len(v), dtype=np.int64)
+    remap[idx] = np.arange(len(idx))
+    fk = remap[f]
+    fk = fk[(fk >= 0).all(axis=1)]
+    clean = v[idx]
+    normals = _vertex_normals(v, f)[idx]
+    noisy = clean + normals * rng.normal(scale=noise_mm, size=(len(idx), 1)) + rng.normal(scale=noise_mm / 4,
+                                                                                          size=clean.shape)
+    return clean, noisy, fk
+
+
+def _save_obj(path: Path, v: np.ndarray, f: np.ndarray | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "v %.4f %.4f %.4f\n" * len(v) % tuple(np.asarray(v, dtype=np.float64).ravel().tolist())
+    if f is not None:
+        text += "f %d %d %d\n" * len(f) % tuple((np.asarray(f, dtype=np.int64) + 1).ravel().tolist())
+    path.write_text(text)
+
+
+# ======================================================================================================= NoW
+@dataclass(frozen=True)
+class SynthResult:
+    """What :func:`synth_now` / :func:`synth_realy` wrote.
+
+    Attributes
+    ----------
+    out : Path
+        The dataset folder (official layout).
+    predictions : dict method -> Path
+        One predictions folder per method.
+    truth : Path
+        ``truth.json``.
+    n_images : int
+    """
+
+    out: Path
+    predictions: dict
+    truth: Path
+    n_images: int
+
+    def summary(self) -> dict:
+        return {"out": str(self.out), "predictions": {k: str(v) for k, v in self.predictions.items()},
+                "truth": str(self.truth), "n_images": self.n_images}
+
+
+def _methods(methods: Sequence[str] | None) -> dict[str, MethodSpec]:
+    names = list(methods) if methods else list(METHODS)
+    bad = [m for m in names if m not in METHODS]
+    if bad:
+        raise InputError(f"unknown synthetic method(s) {', '.join(bad)}", None, "use " + ", ".join(METHODS))
+    return {m: METHODS[m] for m in names}
+
+
+def _image_expression(sfm: SurreyModel, challenge: str, rng: np.random.Generator) -> dict:
+    names = sorted(sfm.expressions)
+    if challenge == "multiview_expressions":
+        return {names[rng.integers(len(names))]: float(rng.uniform(0.5, 1.0))}
+    if challenge == "selfie":
+        return {"happiness": float(rng.uniform(0.1, 0.4))}
+    return {}
+
+
+def _stats(d: np.ndarray) -> dict:
+    return {"mean_mm": float(np.mean(d)), "median_mm": float(np.median(d)), "std_mm": float(np.std(d)),
+            "n_points": int(d.size)}
+
+
+def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4,
+              methods: Sequence[str] | None = None, seed: int = 0, scan_subdivisions: int = 0,
+              scan_noise_mm: float = 0.2, annotator_sigma_mm: float = 0.5, sfm_dir: str | Path | None = None,
+              per_vertex: bool = True) -> SynthResult:
+    """Write a synthetic NoW validation set in the official layout.
+
+    Layout (``out``)::
+
+        imagepathsvalidation.txt             <subject>/<challenge>/<image>.jpg, one per line
+        scans/<subject>/<subject>.obj        noisy scan, mm (v + f)
+        scans_lmks_onlypp/<subject>/<subject>_picked_points.pp   7 landmarks (MeshLab .pp)
+        predictions/<method>/<subject>/<challenge>/<image>.obj + .txt   prediction (SFM topology) + 7 landmarks
+        truth.json                           methods, images, true errors (see module docstring)
+
+    Image ``j`` of a subject is in challenge ``CHALLENGE_CYCLE[j % 4]``. ``facenb now --dataset out
+    --predictions out/predictions/<method> --out RESULT`` scores one method.
+
+    Parameters
+    ----------
+    out : path
+        Created if needed; existing files are overwritten.
+    subjects, images_per_subject : int
+    methods : sequence of str, optional
+        Keys of :data:`METHODS` (default: all).
+    seed : int
+    scan_subdivisions : int
+        Midpoint subdivisions of the SFM mesh for the scan (0: the SFM's 3448 vertices, ~2.5k in the NoW crop,
+        fast to score; 1: ~13.7k; 2: ~54k, closer to a real scan's density).
+    scan_noise_mm, annotator_sigma_mm : float
+        Scanner noise along the normal; jitter of the scan landmarks.
+    sfm_dir : path, optional
+        Surrey Face Model folder (default: ``facenb.data``).
+    per_vertex : bool
+        Store the per-vertex true errors in ``truth.json`` (else only their statistics).
+    """
+    from facenb.benchmarks.now import crop_scan, load_now_landmarks
+    from facenb.distance import SurfaceQuery
+    from facenb.io import load_mesh, save_landmarks_txt, save_pp
+
+    if subjects < 1 or images_per_subject < 1:
+        raise InputError("--subjects and --images-per-subject must be at least 1", None, "pass positive counts")
+    specs = _methods(methods)
+    sfm = load_sfm(sfm_dir)
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    ss = np.random.SeedSequence(seed)
+    lines, images, truth = [], {}, {m: {} for m in specs}
+    for si, sub_seq in enumerate(ss.spawn(subjects)):
+        rng = np.random.default_rng(sub_seq)
+        subject = f"SYNTH_{si:03d}"
+        alpha = np.clip(rng.normal(size=len(sfm.eigenvalues)), -2.5, 2.5)
+        shape = sfm.shape(alpha)
+        clean, noisy, sf = _scan(sfm, shape, rng, scan_subdivisions, scan_noise_mm)
+        scan_path = root / "scans" / subject / f"{subject}.obj"
+        _save_obj(scan_path, noisy, sf)
+        lm = shape[sfm.now7] + rng.normal(scale=annotator_sigma_mm, size=(7, 3))
+        pp = root / "scans_lmks_onlypp" / subject / f"{subject}_picked_points.pp"
+        pp.parent.mkdir(parents=True, exist_ok=True)
+        save_pp(pp, lm)
+        # the crop exactly as the scorer sees it (values read back from the files)
+        crop, _, _ = crop_scan(load_mesh(scan_path, require_faces=False).vertices, load_now_landmarks(pp))
+        gt_points = clean[crop]
+        for j in range(images_per_subject):
+            challenge = CHALLENGE_CYCLE[j % len(CHALLENGE_CYCLE)]
+            image = f"IMG_{j + 1:04d}"
+            key = f"{subject}/{challenge}/{image}"
+            lines.append(key + ".jpg")
+            irng = np.random.default_rng([seed, si, j])
+            expression = _image_expression(sfm, challenge, irng)
+            images[key] = {"subject": subject, "challenge": challenge, "image": image, "expression": expression,
+                           "n_crop": int(len(crop))}
+            for mi, (name, spec) in enumerate(specs.items()):
+                mrng = np.random.default_rng([seed, si, j, list(METHODS).index(name)])
+                pv, pf, plm = _predict(sfm, alpha, expression, spec, CHALLENGE_DIFFICULTY[challenge], mrng)
+                true = SurfaceQuery(pv, pf).query(gt_points).distances
+                T = _rigid(mrng)
+                d = root / "predictions" / name / subject / challenge
+                _save_obj(d / f"{image}.obj", pv @ T[:3, :3].T + T[:3, 3], pf)
+                save_landmarks_txt(d / f"{image}.txt", plm @ T[:3, :3].T + T[:3, 3])
+                entry = {**_stats(true), "pose": T.tolist()}
+                if per_vertex:
+                    entry["per_vertex_mm"] = np.round(true, 5).tolist()
+                truth[name][key] = entry
+    (root / "imagepathsvalidation.txt").write_text("\n".join(lines) + "\n")
+    doc = {
+        "benchmark": "now",
+        "synthetic": True,
+        "generator": "facenb synth now",
+        "seed": seed,
+        "parameters": {"subjects": subjects, "images_per_subject": images_per_subject,
+                       "scan_subdivisions": scan_subdivisions, "scan_noise_mm": scan_noise_mm,
+                       "annotator_sigma_mm": annotator_sigma_mm},
+        "sources": ["surrey_face_model (sfm_shape_3448.bin, expression_blendshapes_3448.bin, ibug_to_sfm.txt)"],
+        "methods": {m: asdict(s) for m, s in specs.items()},
+        "images": images,
+        "per_vertex_order": "scan vertices inside the official NoW crop, ascending index (= facenb now distances)",
+        "true_error": truth,
+        "true_error_definition": "distance (mm) of each cropped scan vertex's noise-free position to the predicted "
+                                 "surface in the ground-truth frame (before the arbitrary output pose 'pose'); "
+                                 "no alignment, so the method's scale and pose errors count",
+    }
+    tp = root / "truth.json"
+    tp.write_text(json.dumps(doc))
+    return SynthResult(root, {m: root / "predictions" / m for m in specs}, tp, len(lines))
+
+
+def load_truth(path: str | Path) -> dict:
+    """Read a ``truth.json`` written by :func:`synth_now` / :func:`synth_realy` (a folder or the file)."""
+    p = Path(path)
+    p = p / "truth.json" if p.is_dir() else p
+    if not p.is_file():
+        raise InputError("truth.json not found", p, "point at a folder written by `facenb synth`")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        raise InputError("truth.json is not valid JSON", p, "write it again with `facenb synth`") from None

@@ -1,0 +1,86 @@
+"""facenb synth: synthetic benchmarks in the official layouts, from public data (Surrey Face Model)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from facenb import synth
+from facenb.benchmarks import now
+from facenb.cli import main
+
+
+@pytest.fixture(scope="module")
+def now_set(tmp_path_factory):
+    from tests.conftest import mirror_root, need
+
+    sfm = need(mirror_root() / "surrey_face_model", "public data mirror (surrey_face_model)")
+    out = tmp_path_factory.mktemp("synth_now")
+    res = synth.synth_now(out, subjects=1, images_per_subject=4, methods=["precise", "coarse", "scale_pose"],
+                          seed=7, sfm_dir=sfm)
+    return res, sfm
+
+
+def test_sfm_reader(now_set):
+    _, folder = now_set
+    m = synth.load_sfm(folder)
+    assert m.mean.shape == (3448, 3) and m.basis.shape == (10344, 63) and m.faces.shape == (6736, 3)
+    np.testing.assert_allclose(m.basis.T @ m.basis, np.eye(63), atol=1e-4)  # orthonormal: column-major read right
+    assert sorted(m.expressions) == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+    lm = m.mean[m.now7]
+    assert lm[0, 0] < lm[1, 0] < 0 < lm[2, 0] < lm[3, 0]  # subject's right at -x, as NoW
+    assert 80 < np.linalg.norm(lm[0] - lm[3]) < 110  # millimetres
+
+
+def test_layout_is_the_official_one_and_deterministic(now_set, tmp_path):
+    res, folder = now_set
+    lines = (res.out / "imagepathsvalidation.txt").read_text().split()
+    assert len(lines) == res.n_images == 4
+    assert {ln.split("/")[1] for ln in lines} == set(now.CHALLENGES)
+    for m, d in res.predictions.items():
+        imgs = now.list_images(res.out, d)
+        assert len(imgs) == 4 and all(i.pred_mesh and i.pred_landmarks for i in imgs)
+    again = synth.synth_now(tmp_path, subjects=1, images_per_subject=4, methods=["precise", "coarse", "scale_pose"],
+                            seed=7, sfm_dir=folder)
+    assert (again.truth.read_bytes() == res.truth.read_bytes())
+    key = lines[1][:-4]
+    assert (again.predictions["coarse"] / f"{key}.obj").read_bytes() == \
+        (res.predictions["coarse"] / f"{key}.obj").read_bytes()
+    other = synth.synth_now(tmp_path / "s8", subjects=1, images_per_subject=1, methods=["precise"], seed=8,
+                            sfm_dir=folder)
+    assert (other.out / "scans").exists()
+    assert (other.out / "scans" / "SYNTH_000" / "SYNTH_000.obj").read_bytes() != \
+        (res.out / "scans" / "SYNTH_000" / "SYNTH_000.obj").read_bytes()
+
+
+def test_passes_facenb_now_dataset_and_truth_matches_the_crop(now_set, tmp_path, capsys):
+    res, _ = now_set
+    truth = synth.load_truth(res.out)
+    assert truth["synthetic"] is True
+    protocol = {}
+    for m, d in res.predictions.items():
+        assert main(["now", "--dataset", str(res.out), "--predictions", str(d), "--out", str(tmp_path / m),
+                     "--method", m, "--no-progress"]) == 0
+        s = json.loads((tmp_path / m / "summary.json").read_text())
+        assert s["n_scored"] == 4 and s["n_missing"] == 0 and s["n_failed"] == 0
+        protocol[m] = s["overall"]["mean_mm"]
+        for key, t in truth["true_error"][m].items():
+            d_ = np.load(tmp_path / m / "per_image" / (key.replace("/", "__") + ".npy"))
+            assert len(t["per_vertex_mm"]) == len(d_) == truth["images"][key]["n_crop"]
+    true_mean = {m: np.mean([t["mean_mm"] for t in v.values()]) for m, v in truth["true_error"].items()}
+    # graded quality, seen by both the truth and the protocol
+    assert true_mean["precise"] < true_mean["coarse"] and protocol["precise"] < protocol["coarse"]
+    # the protocol's similarity alignment removes the scale/pose error the truth still counts
+    assert true_mean["scale_pose"] > 2 * protocol["scale_pose"]
+    # the metrical protocol does not remove the scale error
+    assert main(["now", "--dataset", str(res.out), "--predictions", str(res.predictions["scale_pose"]), "--out",
+                 str(tmp_path / "metric"), "--metric", "--pred-unit", "mm", "--no-progress"]) == 0
+    metric = json.loads((tmp_path / "metric" / "summary.json").read_text())["overall"]["mean_mm"]
+    assert metric > 1.5 * protocol["scale_pose"]
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    assert main(["synth", "now", "--out", str(tmp_path), "--methods", "oracle"]) == 2
+    assert "unknown synthetic method(s) oracle" in capsys.readouterr().err
+    assert main(["synth", "now", "--out", str(tmp_path), "--subjects", "0"]) == 2
