@@ -34,6 +34,10 @@ def built_report(tmp_path_factory):
     os.environ["FACENB_REPORT_DIR"] = str(out)
     res = report.build_report(out, only=["paper_PSL"], echo=lambda s: None)
     assert [r.status for r in res] == ["ok"], res
+    import pandas as pd
+
+    led = pd.read_csv(out / "ledger.csv", keep_default_na=False).set_index("claim_id")
+    assert led.loc["prnet-aflw2000-nme2d68-balanced", "coverage"] == "40/2000 images"
     return out
 
 
@@ -68,7 +72,16 @@ def test_index_and_heatmap_page_in_chromium(built_report):
         assert page.locator("table#ledger tr.claim").count() == 43
         assert page.locator("table#notebooks").inner_text().count("paper_PSL") == 1
         assert "ok" in page.locator("table#notebooks").inner_text()
-        assert page.locator("ul#tiers li").all_inner_texts()[3].startswith("Q (quoted")
+        tiers = page.locator("ul#tiers li").all_inner_texts()
+        assert [t[0] for t in tiers] == list("RSPCQ") and tiers[4].startswith("Q (quoted")
+        # the subset recomputation (issue 12): PRNet's AFLW2000-3D NME on the 40 public images, tier S, coverage
+        subset = page.locator("table#ledger tr.claim[data-claim='prnet-aflw2000-nme2d68-balanced']")
+        assert subset.is_visible()
+        cells = subset.locator("td").all_inner_texts()
+        assert "S" in cells and "40/2000 images" in cells, cells
+        assert tiers[1].startswith("S (recomputed from raw data on a public subset") and tiers[1].endswith(": 1")
+        subset.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "browser_index_subset_row.png"))
         page.screenshot(path=str(shots / "browser_index.png"), full_page=True)
         assert errors == [], errors
 
