@@ -288,6 +288,7 @@ def dogleg(
     e_3: float = 0.0,
     maxiter: int = 200,
     solve: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> DoglegResult:
     """Powell's dogleg for ``min_x ||f(x)||²``, step for step as chumpy 0.70's ``minimize_dogleg``.
 
@@ -310,11 +311,16 @@ def dogleg(
     maxiter : int
     solve : callable, optional
         Linear solver for the Gauss-Newton system (default ``numpy.linalg.solve``).
+    callback : callable, optional
+        ``callback(iteration, sum_of_squares)`` at the start (iteration 0) and after every accepted step (a trace
+        of the objective; no effect on the result).
     """
     solve = solve or (lambda A, b: np.linalg.solve(A, b))
     p = np.asarray(x0, dtype=np.float64).ravel().copy()
     f, J = fun(p)
     nfev = 1
+    if callback is not None:
+        callback(0, float(f @ f))
     A = J.T @ J
     g = J.T @ (-f)
     delta = delta_0
@@ -358,6 +364,8 @@ def dogleg(
                 improved = rho > 0
                 if improved:
                     p = p + d_dl
+                    if callback is not None:
+                        callback(iteration, float(sse_new))
                     if e_3 > 0.0 and (sse - sse_new) / sse < e_3:
                         f = f_new
                         done, reason = True, "improvement"
@@ -413,6 +421,7 @@ def refine_scan_to_mesh(
     e_3: float = 1e-4,
     maxiter: int = 200,
     solver: str = "cg-legacy",
+    callback: Callable[[int, float], None] | None = None,
 ) -> Refinement:
     """Similarity refinement of a mesh onto scan points (the NoW protocol's second alignment step).
 
@@ -436,6 +445,8 @@ def refine_scan_to_mesh(
     vertices : (m, 3) float64, millimetres
         Mesh (already roughly aligned, e.g. by landmark Procrustes).
     faces : (k, 3) int
+    callback : callable, optional
+        Passed to :func:`dogleg`: ``callback(iteration, E)`` at the start and after every accepted step.
     """
     pts = np.ascontiguousarray(points, dtype=np.float64)
     query = SurfaceQuery(vertices, faces)
@@ -489,7 +500,7 @@ def refine_scan_to_mesh(
     solve = cg_legacy if solver == "cg-legacy" else None
     if solver not in ("cg-legacy", "exact"):
         raise ValueError("solver must be 'cg-legacy' (official) or 'exact'")
-    out = dogleg(fun, x0, delta_0=delta_0, e_3=e_3, maxiter=maxiter, solve=solve)
+    out = dogleg(fun, x0, delta_0=delta_0, e_3=e_3, maxiter=maxiter, solve=solve, callback=callback)
     s, rv, t = unpack(out.x)
     R, _ = rodrigues(rv)
     return Refinement(Similarity(float(s), R, np.asarray(t, dtype=np.float64)), out.residuals[:n].copy(),
