@@ -682,3 +682,89 @@ def region_error_images(regions: Mapping[str, tuple], *, cmax: float | None = No
     if title:
         fig.suptitle(title)
     return fig
+
+
+# =============================================================================================================
+# AFLW2000-3D released predictions (notebooks/12_aflw2000.ipynb, issue 12): several methods on the same images,
+# per-bin bars that carry their image counts.
+# =============================================================================================================
+_METHOD_COLOURS = ("#ffffff", "#ff7f0e", "#1f77b4", "#d62728", "#9467bd", "#8c564b")
+
+
+def methods_landmark_grid(images: Sequence[np.ndarray], preds: Mapping[str, np.ndarray], gts: np.ndarray | None = None,
+                          titles: Sequence[str] | None = None, *, ncols: int = 4, bgr: bool = True, size: float = 2.8,
+                          suptitle: str = ""):
+    """Each image with every method's 68 landmarks drawn on it (one colour per method; green: ground truth).
+
+    Parameters
+    ----------
+    images : sequence of (H, W, 3) uint8
+    preds : mapping method -> (n, 2|3, 68) landmarks, image pixels, same image order
+    gts : (n, 2|3, 68), optional
+    titles : sequence of str, optional
+    suptitle : str  figure title (e.g. how many images the figure rests on)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig = Figure(figsize=(size * ncols, size * nrows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        ax.imshow(img[..., ::-1] if bgr else img)
+        if gts is not None:
+            _draw_68(ax, np.asarray(gts[i]), "#2ca02c", "ground truth" if i == 0 else None, 2.0)
+        for k, (m, p) in enumerate(preds.items()):
+            _draw_68(ax, np.asarray(p[i]), _METHOD_COLOURS[k % len(_METHOD_COLOURS)], m if i == 0 else None, 2.0)
+        ax.set_xlim(0, img.shape[1])
+        ax.set_ylim(img.shape[0], 0)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(preds) + 1, fontsize=8,
+               frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def nme_bins_with_counts(table: Mapping[str, Mapping], *, title: str = "", bins: Sequence[str] = ("0-30", "30-60",
+                         "60-90"), ax=None):
+    """Grouped bars of the NME (%) per yaw bin, each bin labelled with the number of images it holds.
+
+    Parameters
+    ----------
+    table : mapping label -> {"bins": {bin: [count, mean %]}, ...}
+        As :func:`facenb.benchmarks.aflw2000_published.summary_table` writes it; labels may be different methods
+        or runs on different images (each bar is annotated with its own count).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    names = list(table)
+    fig, ax = _figure_axes(ax, (8.0, 4.2))
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(bins), dtype=np.float64)
+    for k, name in enumerate(names):
+        entries = [table[name]["bins"].get(b, [0, None]) for b in bins]
+        vals = np.array([np.nan if v is None else float(v) for _, v in entries])
+        pos = x + (k - (len(names) - 1) / 2) * width
+        bars = ax.bar(pos, np.nan_to_num(vals, nan=0.0), width, label=f"{name} ({table[name].get('n_images', '?')} images)")
+        for b, v, (count, _) in zip(bars, vals, entries):
+            text = f"{v:.2f}\nn={count}" if np.isfinite(v) else f"n={count}"
+            ax.annotate(text, (b.get_x() + b.get_width() / 2, 0 if not np.isfinite(v) else v), ha="center",
+                        va="bottom", fontsize=6)
+    ax.set_xticks(x, [f"|yaw| {b}" for b in bins])
+    ax.set_ylabel("mean NME (%)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
