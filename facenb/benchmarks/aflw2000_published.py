@@ -56,6 +56,9 @@ __all__ = [
     "score",
     "summary_table",
     "published_reference",
+    "subset_recomputations",
+    "comparison_frame",
+    "dense_agreement",
 ]
 
 DATASET = "aflw2000_3d_2dasl40"
@@ -344,3 +347,40 @@ def _subset_table_cached(root: str, gt_dir: str) -> tuple[dict, int]:
 
     g = aflw2000.load_ground_truth(gt_dir)
     return _subset_table(load(root, g), g)
+
+
+def comparison_frame(table: Mapping, reference: Mapping | None = None):
+    """One row per method: images, mean, median, each bin as ``mean (n)``, balanced, and the published 2000-image
+    balanced NME with its source (:func:`published_reference`) -- the text of ``facenb aflw2000 --published``."""
+    import pandas as pd
+
+    reference = published_reference(tuple(table)) if reference is None else reference
+    rows = []
+    for m, t in table.items():
+        r = reference.get(m)
+        row = {"method": m, "images": t["n_images"], "mean %": t["mean"], "median %": t["median"]}
+        for b, (n, v) in t["bins"].items():
+            row[f"{b} % (n)"] = "-" if v is None else f"{v:.3f} ({n})"
+        row.update({"balanced %": t["balanced"], "published 2000 images %": None if r is None else r["value"],
+                    "published source": "" if r is None else r["source"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dense_agreement(published: Published40, presets=("2dasl_dense_2d", "2dasl_dense_3d", "sadrnet_dense_3d",
+                                                     "2dasl_reconstruction"), reference: str = "3DDFA",
+                    other: str = "2DASL"):
+    """``other``'s released dense reconstruction scored against ``reference``'s on every image, per preset of
+    :mod:`facenb.benchmarks.aflw2000_dense` -- how far two methods' dense outputs are apart (a number, not an
+    accuracy: neither is ground truth). Returns a DataFrame: preset, images, mean %, median %."""
+    import pandas as pd
+
+    from facenb.benchmarks import aflw2000_dense as D
+
+    rows = []
+    dense = [(published.dense(reference, n), published.dense(other, n)) for n in published.names]
+    for preset in presets:
+        v = np.array([D.dense_nme(a, b, preset, gt_landmarks=published.pt3d_68[i]).nme
+                      for i, (a, b) in enumerate(dense)]) * 100
+        rows.append({"preset": preset, "images": len(v), "mean %": float(v.mean()), "median %": float(np.median(v))})
+    return pd.DataFrame(rows)
