@@ -35,8 +35,11 @@ def _add_stirling(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--predictions", type=Path, help="predictions <HQ|LQ>/<image>.obj|.ply + <image>.txt|.npy")
     ds.add_argument("--out", type=Path, help="output folder")
     ds.add_argument("--subset", choices=("HQ", "LQ", "all"), default="all")
-    ds.add_argument("--statistic", choices=("rmse", "mean", "median"), default="rmse",
-                    help="per-image statistic averaged over images (default rmse: FG2018 3D-RMSE)")
+    ds.add_argument("--statistic", choices=("mean", "median", "rmse"), default="mean",
+                    help="statistic of the headline number (default mean; rmse = FG2018 3D-RMSE)")
+    ds.add_argument("--aggregate", choices=("pooled", "per-image"), default="pooled",
+                    help="pooled over all masked vertices of a subset (default) or mean over images of the "
+                         "per-image statistic")
     ds.add_argument("--scans", type=Path, help="scan folder (default DATASET/F_3D_N and DATASET/M_3D_N)")
     ds.add_argument("--annotations", type=Path, help=".lnd folder (default DATASET/annotations)")
     ds.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
@@ -71,7 +74,8 @@ def _run_stirling(args: argparse.Namespace) -> int:
         from facenb.runner import exit_code
 
         res = S.evaluate_dataset(args.dataset, args.predictions, args.out, subset=args.subset,
-                                 statistic=args.statistic, options=options, pred_topology=args.pred_topology,
+                                 statistic=args.statistic, aggregate=args.aggregate, options=options,
+                                 pred_topology=args.pred_topology,
                                  scans_dir=args.scans, annotations_dir=args.annotations, jobs=args.jobs,
                                  progress=not args.no_progress)
         for line in res.printed():

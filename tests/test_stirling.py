@@ -330,16 +330,23 @@ def test_dataset_mode(conformance_dir, tmp_path):
             assert abs(rows[k][s] - e[s]) < TOL
         assert rows[k]["n_points"] == e["n_points"]
     hq, lq, al = res.per_subset["HQ"], res.per_subset["LQ"], res.per_subset["all"]
-    assert hq["value_mm"] == pytest.approx((exp["HQ/F1001_01"]["rmse_mm"] + exp["HQ/F1001_02"]["rmse_mm"]) / 2)
+    # default headline: mean over all masked vertices of the subset (pooled)
+    e1, e2 = exp["HQ/F1001_01"], exp["HQ/F1001_02"]
+    n = e1["n_points"] + e2["n_points"]
+    assert hq["value_mm"] == pytest.approx((e1["mean_mm"] * e1["n_points"] + e2["mean_mm"] * e2["n_points"]) / n,
+                                           abs=1e-9)
+    assert hq["n_points"] == n and hq["std_mm"] == hq["pooled_std_mm"]
+    pooled_rmse = np.sqrt((e1["rmse_mm"] ** 2 * e1["n_points"] + e2["rmse_mm"] ** 2 * e2["n_points"]) / n)
+    assert hq["pooled_rmse_mm"] == pytest.approx(pooled_rmse, abs=1e-9)
+    assert hq["per_image_rmse_mm"] == pytest.approx((e1["rmse_mm"] + e2["rmse_mm"]) / 2, abs=1e-9)
     assert lq["n_images"] == 3 and lq["n_scored"] == 2 and lq["n_missing"] == 1
-    assert al["n_scored"] == 4
-    assert lq["mean_of_mean_mm"] == pytest.approx((exp["LQ/M1002_01"]["mean_mm"] + exp["LQ/F1001_03"]["mean_mm"]) / 2)
-    n = exp["LQ/M1002_01"]["n_points"] + exp["LQ/F1001_03"]["n_points"]
-    pooled = (exp["LQ/M1002_01"]["mean_mm"] * exp["LQ/M1002_01"]["n_points"]
-              + exp["LQ/F1001_03"]["mean_mm"] * exp["LQ/F1001_03"]["n_points"]) / n
-    assert lq["pooled_mean_mm"] == pytest.approx(pooled, abs=1e-9) and lq["n_points"] == n
+    assert al["n_scored"] == 4 and al["n_points"] == n + lq["n_points"]
+    assert lq["per_image_mean_mm"] == pytest.approx(
+        (exp["LQ/M1002_01"]["mean_mm"] + exp["LQ/F1001_03"]["mean_mm"]) / 2, abs=1e-9)
+    assert lq["per_image_mean_std_mm"] == pytest.approx(
+        abs(exp["LQ/M1002_01"]["mean_mm"] - exp["LQ/F1001_03"]["mean_mm"]) / 2, abs=1e-9)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["statistic"] == "rmse" and summary["HQ"]["n_scored"] == 2
+    assert summary["statistic"] == "mean" and summary["aggregate"] == "pooled" and summary["HQ"]["n_scored"] == 2
     assert (out / "per_image.csv").read_text().count("\n") == 6
     # the official submission files, one per image
     i, d = S.read_distances(out / "distances" / "HQ" / "F1001_01_distances.txt")
@@ -347,9 +354,10 @@ def test_dataset_mode(conformance_dir, tmp_path):
     np.testing.assert_array_equal(i, e_i)
     np.testing.assert_allclose(d, e_d, atol=TOL)
     # rerun: cached, same numbers; other statistic
-    again = S.evaluate_dataset(ds, pred, out, progress=False, statistic="mean", subset="HQ")
+    again = S.evaluate_dataset(ds, pred, out, progress=False, statistic="rmse", aggregate="per-image", subset="HQ")
     assert {o.status for o in again.run.outcomes} == {"cached"}
-    assert again.per_subset["HQ"]["value_mm"] == pytest.approx(hq["mean_of_mean_mm"])
+    assert again.per_subset["HQ"]["value_mm"] == hq["per_image_rmse_mm"]
+    assert again.per_subset["HQ"]["std_mm"] == hq["per_image_rmse_std_mm"]
     assert "all" not in again.per_subset
 
 
@@ -370,6 +378,8 @@ def test_dataset_bad_layout(tmp_path):
         S.list_images(tmp_path / "nope", tmp_path / "p")
     with pytest.raises(InputError, match="statistic"):
         S.evaluate_dataset(tmp_path, tmp_path / "p", tmp_path / "o", statistic="max")
+    with pytest.raises(InputError, match="aggregate"):
+        S.evaluate_dataset(tmp_path, tmp_path / "p", tmp_path / "o", aggregate="images")
 
 
 # -------------------------------------------------------------------------------------------------------- CLI
@@ -434,10 +444,11 @@ def test_cli_dataset(conformance_dir, tmp_path, capsys):
                "--no-progress", "--jobs", "2"])
     cap = capsys.readouterr()
     assert rc == 1  # one image missing
-    assert "Stirling/FG2018 HQ: mean per-image rmse" in cap.out and "m1003_01" in cap.err
+    assert "Stirling/FG2018 HQ: mean (pooled)" in cap.out and "m1003_01" in cap.err
     rc = main(["stirling", "--dataset", str(ds), "--predictions", str(pred), "--out", str(tmp_path / "o2"),
-               "--no-progress", "--subset", "HQ"])
+               "--no-progress", "--subset", "HQ", "--statistic", "rmse", "--aggregate", "per-image"])
     assert rc == 0
+    assert json.loads((tmp_path / "o2" / "summary.json").read_text())["HQ"]["aggregate"] == "per-image"
     assert "needs --dataset" in _bad_cli(capsys, ["--predictions", str(pred)])
 
 
