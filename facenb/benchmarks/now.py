@@ -301,7 +301,8 @@ def _check_geometry(vertices: np.ndarray, faces: np.ndarray | None, landmarks: n
     lo, hi = _EXTENT_PER_EYE
     if not lo * eye <= diag <= hi * eye:
         raise InputError(
-            f"{role} mesh spans {diag:.4g} units (bounding-box diagonal) but its landmarks are {eye:.4g} apart "
+            f"{role} mesh spans {diag:.4g} units (bounding-box diagonal) but its landmarks"
+            f"{'' if lm_where in (None, mesh_where) else f' ({lm_where})'} are {eye:.4g} apart "
             f"between the outer eye corners (expected {lo:g}-{hi:g}x): mesh and landmarks are in different units "
             f"or do not belong together", mesh_where,
             "save the mesh and its landmarks in the same unit" + (" (millimetres)" if role == "scan" else ""))
