@@ -18,7 +18,8 @@ def _add_realy(sub: argparse._SubParsersAction) -> None:
             "Score predictions with the REALY protocol (global 7-keypoint alignment, region rigid ICP, "
             "bidirectional non-rigid ICP; nose / mouth / forehead / cheek errors in mm). The folders are the "
             "official ones, as they are. Writes REALY_error.txt (official format), summary.json / summary.csv, "
-            "subjects.csv and per-region error maps (PLY with per-vertex error_mm) to --out."
+            "subjects.csv and per-region error maps (PLY with per-vertex error_mm) to --out. Exit status: 0 every "
+            "subject scored, 1 some failed (--skip-invalid or a scoring failure), 2 bad input or none scored."
         ),
     )
     p.add_argument("--keypoints", type=Path, required=True, help="REALY_HIFI3D_keypoints/ (<id>.obj, 85 points)")
@@ -59,9 +60,13 @@ def _run_realy(args: argparse.Namespace) -> int:
         skip_invalid=args.skip_invalid, log=lambda msg: print(f"facenb: error: {msg}", file=sys.stderr))
     n_ok = sum(o.status in ("ok", "cached") for o in res.outcomes)
     n_cached = sum(o.status == "cached" for o in res.outcomes)
+    if n_ok == 0:
+        print(f"facenb: error: no subject could be scored ({res.n_failed} failed); see {res.out_dir / 'subjects.csv'}",
+              file=sys.stderr)
+        return res.exit_code
     print(f"REALY ({args.view}): {n_ok} subjects scored ({n_cached} from cache), {res.n_failed} failed "
           f"-> {res.error_file}")
     if res.statistics:
         for line in realy.format_statistics(res.statistics):
             print(line)
-    return 1 if res.n_failed else 0
+    return res.exit_code  # the runner's rule: 0 all scored, 1 some failed, 2 none scored

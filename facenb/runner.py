@@ -589,17 +589,19 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
-def write_summary(out: str | Path, name: str, summary: dict, rows: Iterable[dict] | Any) -> None:
+def write_summary(out: str | Path, name: str, summary: dict, rows: Iterable[dict] | Any,
+                  columns: Sequence[str] | None = None) -> None:
     """Write ``out/<name>.json`` (strict JSON: NaN/inf -> null, ``allow_nan=False``, indent 1) and
-    ``out/<name>.csv`` (``rows``: dicts or a DataFrame; columns in order of first appearance; NaN and None as
-    empty cells), each atomically.
+    ``out/<name>.csv`` (``rows``: dicts or a DataFrame; ``columns``, default: in order of first appearance;
+    NaN and None as empty cells; the header is written even without rows when ``columns`` is given), each
+    atomically.
     """
     out = Path(out)
     _atomic_write(out / f"{name}.json", json.dumps(to_json(summary), indent=1, allow_nan=False))
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         rows = rows.to_dict(orient="records")
     rows = list(rows)
-    cols: list = []
+    cols: list = list(columns or [])
     for r in rows:
         for k in r:
             if k not in cols:

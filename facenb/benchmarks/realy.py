@@ -51,14 +51,11 @@ expected from any independent solver (CHOLMOD builds included).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
 import hashlib
 import json
 import os
-import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
@@ -1378,10 +1375,10 @@ def parse_error_file(path: str | Path) -> dict[str, dict[str, float]]:
 
 
 # =============================================================================================================
-# folders: the official layout, outputs, cache, parallel subjects
+# folders: the official layout, outputs; cache, lock and parallel subjects through facenb.runner
 # =============================================================================================================
-#: bump when a change alters numbers, so stale per-subject caches are recomputed
-_CACHE_VERSION = "realy-1"
+#: bump when a change alters numbers, so stale per-subject cache entries are recomputed
+_CACHE_VERSION = "realy-2"
 
 
 def _subject_sort_key(path: Path):
@@ -1400,14 +1397,6 @@ def list_predictions(predictions_dir: str | Path) -> list[Path]:
     if not files:
         raise InputError("no .obj predictions in the folder", d, "save one <id>.obj per REALY subject")
     return files
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def write_error_map_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray) -> None:
@@ -1468,88 +1457,57 @@ class FolderResult:
     out_dir : Path
     error_file : Path
         ``REALY_error.txt``.
+    warnings : tuple of str
+        The runner's one-line warnings (e.g. a damaged cache entry recomputed).
     """
 
     outcomes: list
     statistics: Mapping[str, RegionStatistics]
     out_dir: Path
     error_file: Path
+    warnings: tuple = ()
 
     @property
     def n_failed(self) -> int:
         return sum(o.status == "failed" for o in self.outcomes)
 
+    @property
+    def exit_code(self) -> int:
+        """:func:`facenb.runner.exit_code`: 0 all scored, 1 some failed, 2 none scored."""
+        from facenb import runner
 
-def _subject_key(pred: Path, settings: dict) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    h.update(_sha(pred).encode())
-    return h.hexdigest()[:24]
+        return runner.exit_code([runner.Outcome(o.subject, o.status) for o in self.outcomes])
 
 
-def _score_subject(pred_path: Path, settings: dict, template: RealyTemplate, mask: np.ndarray | None,
-                   scales: np.ndarray, out: Path, save_meshes: bool, region_jobs: int = 1) -> SubjectOutcome:
-    subject = pred_path.stem
-    sid = -1
-    t0 = time.perf_counter()
+def _subject_id(p: Path) -> int:
     try:
-        inputs = load_subject(pred_path, settings["keypoints"], settings["regions"], scales, template, mask)
-        sid = inputs.subject_id
-        files = [pred_path, Path(settings["keypoints"]) / f"{sid}.obj"] + [
-            Path(settings["regions"]) / str(sid) / f"{r}.obj" for r in REGIONS]
-        key = _subject_key(pred_path, {**{k: v for k, v in settings.items() if k not in ("keypoints", "regions")},
-                                       "inputs": [_sha(f) for f in files[1:]], "scale": inputs.scale})
-        cache = out / "cache" / f"{subject}.json"
-        if cache.is_file():
-            try:
-                c = json.loads(cache.read_text())
-                if c.get("key") == key:
-                    return SubjectOutcome(subject, sid, "cached", {r: float(c["errors_mm"][r]) for r in REGIONS},
-                                          float(c.get("seconds", 0.0)))
-            except (ValueError, KeyError, TypeError):
-                pass
-        res = evaluate_subject(inputs, template, jobs=region_jobs)
-        mdir = out / "error_maps" / subject
-        mdir.mkdir(parents=True, exist_ok=True)
-        for r, rr in res.regions.items():
-            write_error_map_ply(mdir / f"{r}.ply", rr.scan_vertices * inputs.scale, rr.scan_faces, rr.distances_mm)
-            if save_meshes:
-                from facenb.io import save_obj
+        return int(p.stem.split("_")[0])
+    except ValueError:
+        raise InputError("prediction file name does not start with a REALY subject id", p,
+                         "name predictions <id>.obj or <id>_<anything>.obj as the official scorer expects") from None
 
-                save_obj(mdir / f"aligned_{r}.obj", rr.aligned_vertices, res.masked_faces)
-                save_obj(mdir / f"deformed_{r}.obj", rr.deformed_vertices, rr.scan_faces)
-        if save_meshes:
-            from facenb.io import save_obj
 
-            save_obj(mdir / "aligned_global.obj", res.alignment.vertices, res.masked_faces)
-        seconds = time.perf_counter() - t0
-        record = {"key": key, "subject": subject, "subject_id": sid, "scale": inputs.scale,
-                  "errors_mm": res.errors_mm, "written": res.written, "seconds": seconds,
-                  "rigid_iterations": {r: rr.rigid_iterations for r, rr in res.regions.items()},
-                  "nonrigid_steps": {r: list(rr.nonrigid_steps) for r, rr in res.regions.items()}}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, cache)
-        return SubjectOutcome(subject, sid, "ok", res.errors_mm, seconds)
-    except InputError as exc:
-        return SubjectOutcome(subject, sid, "failed", {}, time.perf_counter() - t0, str(exc))
-    except Exception as exc:  # numerical failure of one subject must not stop the others
-        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return SubjectOutcome(subject, sid, "failed", {}, time.perf_counter() - t0, f"{pred_path}: {tb}")
+def _mask_check(mask: np.ndarray | None, template: RealyTemplate, where: Path | None) -> None:
+    if mask is None:
+        return
+    if not (np.asarray(mask)[template.faces] != 0).all(axis=1).any():
+        raise InputError("the template mask removes every triangle (no triangle has its 3 vertices set to 1)",
+                         where, "give one 0/1 per template vertex with 1 on the face region")
 
 
 def validate_folder(predictions: Sequence[Path], keypoints_dir: Path, regions_dir: Path, scales: np.ndarray,
                     template: RealyTemplate) -> list[tuple[Path, InputError]]:
-    """Cheap pre-flight checks of every subject (files present, vertex count, finite values): the problems found,
-    as ``(prediction path, error)``."""
+    """Pre-flight checks of every subject, before anything is scored: the problems found, as
+    ``(prediction path, error)``.
+
+    Checked: the file name gives a subject id with a line in the scale file; the keypoint file exists and holds
+    the 85 keypoints; the 4 region files exist and are readable meshes (vertices, faces, finite values); the
+    prediction has the template's vertex count and finite values.
+    """
     problems = []
     for p in predictions:
         try:
-            try:
-                sid = int(p.stem.split("_")[0])
-            except ValueError:
-                raise InputError("prediction file name does not start with a REALY subject id", p,
-                                 "name predictions <id>.obj or <id>_<anything>.obj") from None
+            sid = _subject_id(p)
             if not 1 <= sid <= len(scales):
                 raise InputError(f"subject id {sid} has no line in the metrical scale file", p,
                                  "use REALY's metrical_scale.txt (100 lines)")
@@ -1562,31 +1520,103 @@ def validate_folder(predictions: Sequence[Path], keypoints_dir: Path, regions_di
                 if not f.is_file():
                     raise InputError(f"no {r} scan region for subject {sid} (missing subject)", f,
                                      "check --regions (REALY_scan_region/<id>/{nose,mouth,forehead,cheek}.obj)")
+            n_kp = len(read_obj(kp, need_faces=False).vertices)
+            if n_kp != N_KEYPOINTS:
+                raise InputError(f"expected {N_KEYPOINTS} keypoints, found {n_kp}", kp,
+                                 "use REALY_HIFI3D_keypoints/<id>.obj from the REALY release")
+            for r in REGIONS:
+                read_obj(regions_dir / str(sid) / f"{r}.obj")
             _check_prediction(read_obj(p), template, p)
         except InputError as exc:
             problems.append((p, exc))
     return problems
 
 
+def folder_items(predictions: Sequence[Path], keypoints_dir: Path, regions_dir: Path, scales: np.ndarray) -> list:
+    """One :class:`facenb.runner.Item` per prediction: key = file stem; inputs = the prediction, its keypoint
+    file and its 4 region files (contents hashed into the cache key); params = subject id and metrical scale."""
+    from facenb.runner import Item
+
+    items = []
+    for p in predictions:
+        sid = _subject_id(p)
+        files = (p, keypoints_dir / f"{sid}.obj") + tuple(regions_dir / str(sid) / f"{r}.obj" for r in REGIONS)
+        items.append(Item(p.stem, files, {"subject_id": sid, "scale": float(scales[sid - 1])}))
+    return items
+
+
+def score_subject(item, settings: dict) -> dict:
+    """``score_one`` of the REALY folder runner: :func:`load_subject` + :func:`evaluate_subject` on the item's
+    files.
+
+    ``settings``: ``_template`` (:class:`RealyTemplate`), ``_mask`` (array or None), ``_region_jobs`` (int),
+    ``_meshes_dir`` (str or None: also save the aligned / deformed meshes there, by the worker). Returns the
+    region errors (``<region>_mm``), ``seconds``, iteration counts and the error-map arrays
+    (``map_<region>_v`` (n, 3) float32 mm, ``map_<region>_f`` (m, 3) int32, ``map_<region>_e`` (n,) float32 mm).
+    """
+    t0 = time.perf_counter()
+    pred, kp = Path(item.inputs[0]), Path(item.inputs[1])
+    regions_dir = Path(item.inputs[2]).parent.parent
+    tmpl = settings["_template"]
+    inputs = load_subject(pred, kp.parent, regions_dir, float(item.params["scale"]), tmpl, settings.get("_mask"))
+    res = evaluate_subject(inputs, tmpl, jobs=int(settings.get("_region_jobs", 1)))
+    payload = {"subject_id": inputs.subject_id, "scale": inputs.scale}
+    for r, rr in res.regions.items():
+        payload[f"{r}_mm"] = float(rr.error_mm)
+        payload[f"map_{r}_v"] = (rr.scan_vertices * inputs.scale).astype(np.float32)
+        payload[f"map_{r}_f"] = np.asarray(rr.scan_faces, dtype=np.int32)
+        payload[f"map_{r}_e"] = np.asarray(rr.distances_mm, dtype=np.float32)
+    payload["rigid_iterations"] = {r: int(rr.rigid_iterations) for r, rr in res.regions.items()}
+    payload["nonrigid_steps"] = {r: [int(x) for x in rr.nonrigid_steps] for r, rr in res.regions.items()}
+    if settings.get("_meshes_dir"):
+        from facenb.io import save_obj
+
+        mdir = Path(settings["_meshes_dir"]) / item.key
+        mdir.mkdir(parents=True, exist_ok=True)
+        for r, rr in res.regions.items():
+            save_obj(mdir / f"aligned_{r}.obj", rr.aligned_vertices, res.masked_faces)
+            save_obj(mdir / f"deformed_{r}.obj", rr.deformed_vertices, rr.scan_faces)
+        save_obj(mdir / "aligned_global.obj", res.alignment.vertices, res.masked_faces)
+    payload["seconds"] = time.perf_counter() - t0
+    return payload
+
+
 def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_file: str | Path,
                     predictions_dir: str | Path, template: RealyTemplate | str | Path, out_dir: str | Path, *,
                     template_keypoints: str | Path | None = None, template_mask: str | Path | None = None,
                     view: str = "frontal", jobs: int = 1, progress: bool = True, save_meshes: bool = False,
-                    skip_invalid: bool = False, log=None) -> FolderResult:
-    """Score a folder of predictions in the official REALY layout.
+                    skip_invalid: bool = False, log=None, executor=None, warn=None) -> FolderResult:
+    """Score a folder of predictions in the official REALY layout, with :func:`facenb.runner.run`.
 
     Writes to ``out_dir``: ``REALY_error.txt`` (official format, subjects in official order, failed subjects left
-    out), ``summary.json`` and ``summary.csv`` (per region mean / median / std (ddof = 1) and ``all``, from the
-    written values, as officially), ``subjects.csv`` (untruncated errors), ``error_maps/<subject>/<region>.ply``
-    (processed scan region in mm with per-vertex ``error_mm``), and ``cache/<subject>.json`` (an interrupted run
-    resumes: a subject whose inputs and settings are unchanged is not recomputed).
+    out), ``summary.json`` (strict JSON) and ``summary.csv`` (per region mean / median / std (ddof = 1) and
+    ``all``, from the written values, as officially), ``subjects.csv`` (untruncated errors),
+    ``error_maps/<subject>/<region>.ply`` (processed scan region in mm with per-vertex ``error_mm``), and the
+    runner's ``cache/`` (content-hashed, checksummed entries: an interrupted run resumes; a subject whose input
+    files and settings are unchanged is not recomputed; a damaged entry is recomputed with one warning).
+    ``.facenb.lock`` guards the folder during the run.
+
+    Parameters
+    ----------
+    jobs : int
+        Worker processes: subjects in parallel (``executor="processes"``), or the regions of a single subject.
+    executor : optional
+        A :func:`facenb.runner.run` executor; default from ``jobs``.
+    log : callable, optional
+        Receives one line per failed subject.
+    warn : callable, optional
+        Receives the runner's one-line warnings (default: stderr).
 
     Raises
     ------
     InputError
-        Bad folders or files; with ``skip_invalid=False``, any subject failing the pre-flight checks (missing
-        keypoints/regions, vertex count, NaN) -- nothing is computed then.
+        Bad folders or files (scale file, template, template mask removing every triangle); with
+        ``skip_invalid=False``, any subject failing the pre-flight checks (:func:`validate_folder`: missing
+        keypoints/regions, not 85 keypoints, unreadable region, vertex count, NaN) -- nothing is computed then;
+        the output folder in use by another run.
     """
+    from facenb import runner
+
     kdir, rdir, out = Path(keypoints_dir), Path(regions_dir), Path(out_dir)
     for d, what, fix in ((kdir, "keypoints folder", "--keypoints REALY_HIFI3D_keypoints/"),
                          (rdir, "scan region folder", "--regions REALY_scan_region/")):
@@ -1596,6 +1626,7 @@ def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_fi
         raise InputError(f"unknown view {view!r}", None, "use --view frontal or --view side")
     tmpl = template if isinstance(template, RealyTemplate) else load_template(template, template_keypoints)
     mask = None if template_mask is None else _read_mask(template_mask, tmpl.n_vertices)
+    _mask_check(mask, tmpl, None if template_mask is None else Path(template_mask))
     scales = _read_scale(scale_file)
     preds = list_predictions(predictions_dir)
     problems = validate_folder(preds, kdir, rdir, scales, tmpl)
@@ -1604,93 +1635,74 @@ def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_fi
             if len(problems) > 1 else ""
         raise InputError(str(problems[0][1]) + more)
     bad = {p.stem for p, _ in problems}
-    out.mkdir(parents=True, exist_ok=True)
-    settings = {"version": _CACHE_VERSION, "template": tmpl.fingerprint(), "keypoints": str(kdir.resolve()),
-                "regions": str(rdir.resolve()), "view": view,
-                "mask": None if mask is None else hashlib.sha256(mask.tobytes()).hexdigest()[:16]}
     todo = [p for p in preds if p.stem not in bad]
+    settings = {"version": _CACHE_VERSION, "template": tmpl.fingerprint(),
+                "mask": None if mask is None else hashlib.sha256(np.ascontiguousarray(mask).tobytes()).hexdigest(),
+                "_template": tmpl, "_mask": mask, "_region_jobs": jobs if len(todo) == 1 else 1,
+                "_meshes_dir": str(out / "error_maps") if save_meshes else None}
+    if executor is None:
+        executor = "processes" if jobs > 1 and len(todo) > 1 else "serial"
     outcomes: dict[str, SubjectOutcome] = {}
     for p, e in problems:
         outcomes[p.stem] = SubjectOutcome(p.stem, -1, "failed", {}, 0.0, str(e))
         if log:
             log(str(e))
-    bar = _progress(len(todo), progress)
-    try:
-        if jobs <= 1 or len(todo) <= 1:
-            for p in todo:  # one subject with --jobs > 1: its regions run in parallel
-                o = _score_subject(p, settings, tmpl, mask, scales, out, save_meshes, region_jobs=jobs)
-                outcomes[p.stem] = o
-                bar.update(1)
-                if o.status == "failed" and log:
-                    log(o.error)
+    res = runner.run(folder_items(todo, kdir, rdir, scales), score_subject, settings, out, executor=executor,
+                     jobs=jobs, progress=progress, desc="REALY", warn=warn)
+    maps = out / "error_maps"
+    for p, o in zip(todo, res.outcomes):
+        if o.status in ("ok", "cached"):
+            v = o.value
+            mdir = maps / o.key
+            mdir.mkdir(parents=True, exist_ok=True)
+            for r in REGIONS:
+                write_error_map_ply(mdir / f"{r}.ply", v[f"map_{r}_v"], v[f"map_{r}_f"], v[f"map_{r}_e"])
+            outcomes[o.key] = SubjectOutcome(o.key, int(v["subject_id"]), o.status,
+                                             {r: float(v[f"{r}_mm"]) for r in REGIONS}, float(v["seconds"]))
         else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
-                futs = {ex.submit(_score_subject, p, settings, tmpl, mask, scales, out, save_meshes): p for p in todo}
-                for fut in cf.as_completed(futs):
-                    p = futs[fut]
-                    try:
-                        o = fut.result()
-                    except Exception as exc:  # a crashed worker: report, continue
-                        o = SubjectOutcome(p.stem, -1, "failed", {}, 0.0, f"{p}: worker failed ({exc})")
-                    outcomes[p.stem] = o
-                    bar.update(1)
-                    if o.status == "failed" and log:
-                        log(o.error)
-    finally:
-        bar.close()
+            reason = o.reason if o.reason and str(p) in o.reason else f"{p}: {o.reason}"
+            outcomes[o.key] = SubjectOutcome(o.key, _subject_id(p), "failed", {}, o.seconds, reason)
+            if log:
+                log(reason)
     ordered = [outcomes[p.stem] for p in preds if p.stem in outcomes]
-    return _write_outputs(ordered, out, view, tmpl)
+    return _write_outputs(ordered, out, view, tmpl, tuple(res.warnings))
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
+def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, template: RealyTemplate,
+                   warnings: tuple = ()) -> FolderResult:
+    from facenb.runner import write_summary
 
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="subject", desc="REALY", file=sys.stderr)
-
-
-def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, template: RealyTemplate) -> FolderResult:
     scored = [o for o in outcomes if o.status in ("ok", "cached")]
     err_file = out / "REALY_error.txt"
-    err_file.write_text("".join(error_line(o.subject, o.errors_mm) for o in scored))
+    tmp = out / f".REALY_error.txt.{os.getpid()}.tmp"
+    tmp.write_text("".join(error_line(o.subject, o.errors_mm) for o in scored))
+    os.replace(tmp, err_file)
     written = {r: [float(official_truncate(o.errors_mm[r])) for o in scored] for r in REGIONS}
     stats = official_statistics(written) if scored else {}
-    nan = lambda x: None if x is None or not np.isfinite(x) else float(x)  # noqa: E731
     summary = {
         "protocol": "REALY (czh-98/REALY main.py, reproduced by facenb.benchmarks.realy)",
         "view": view, "template": template.name, "template_obj": str(template.obj_path),
         "n_subjects": len(scored), "n_failed": sum(o.status == "failed" for o in outcomes),
         "statistics_from": "values as written to REALY_error.txt (truncated to 9 characters), as officially",
-        "regions": {k: {"mean": nan(s.mean), "median": nan(s.median), "std_ddof1": nan(s.std), "n": s.n}
-                    for k, s in stats.items()},
+        "regions": {k: {"mean": s.mean, "median": s.median, "std_ddof1": s.std, "n": s.n} for k, s in stats.items()},
         "printed": format_statistics(stats) if stats else [],
         "failed": [{"subject": o.subject, "error": o.error} for o in outcomes if o.status == "failed"],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    with open(out / "summary.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["region", "mean_mm", "median_mm", "std_mm_ddof1", "n_subjects"])
-        for k, s in stats.items():
-            w.writerow([k] + ["" if nan(x) is None else f"{x:.9g}" for x in (s.mean, s.median, s.std)] + [s.n])
-    with open(out / "subjects.csv", "w", newline="") as fh:
+    fmt = lambda x: "" if x is None or not np.isfinite(x) else f"{x:.9g}"  # noqa: E731
+    rows = [{"region": k, "mean_mm": fmt(s.mean), "median_mm": fmt(s.median), "std_mm_ddof1": fmt(s.std),
+             "n_subjects": s.n} for k, s in stats.items()]
+    write_summary(out, "summary", summary, rows,
+                  columns=["region", "mean_mm", "median_mm", "std_mm_ddof1", "n_subjects"])
+    tmp = out / f".subjects.csv.{os.getpid()}.tmp"
+    with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["subject", "subject_id", "status"] + [f"{r}_mm" for r in REGIONS] + ["seconds", "error"])
         for o in outcomes:
-            w.writerow([o.subject, o.subject_id, o.status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
-                                                             for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
-    return FolderResult(list(outcomes), stats, out, err_file)
+            status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
+            w.writerow([o.subject, o.subject_id, status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
+                                                            for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
+    os.replace(tmp, out / "subjects.csv")
+    return FolderResult(list(outcomes), stats, out, err_file, warnings)
 
 
 def alignment_distances(result: SubjectResult, region: str) -> tuple[np.ndarray, np.ndarray]:
