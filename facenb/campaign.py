@@ -98,6 +98,10 @@ __all__ = [
     "campaign_status",
     "RESULT_COLUMNS",
     "MAX_BATCH",
+    "batch_size",
+    "leaderboards",
+    "compare_reported",
+    "demo_campaign",
 ]
 
 #: columns of the tidy results table (``results.csv`` / ``results.parquet``)
@@ -907,3 +911,92 @@ def _lock_pid(folder: Path) -> int | None:
         return pid
     except (ValueError, IndexError, OSError):
         return None
+
+
+# =============================================================================================================
+# notebook helpers (notebooks/30_campaign.ipynb)
+# =============================================================================================================
+def leaderboards(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One table per benchmark label: methods x columns, best first.
+
+    NoW: ``median, mean, std`` over all images (mm) plus the median per challenge; REALY: the mean per region and
+    ``all``. Rows sorted by the benchmark's headline number (NoW median, REALY ``all``).
+    """
+    out = {}
+    for bench, g in results.groupby("benchmark", sort=False):
+        kind = g["kind"].iloc[0]
+        if kind == "now":
+            t = g[g.region == "all"].pivot_table(index="method", columns="statistic", values="value",
+                                                 aggfunc="first")[["median", "mean", "std"]]
+            ch = g[(g.region != "all") & (g.statistic == "median")].pivot_table(
+                index="method", columns="region", values="value", aggfunc="first")
+            t = t.join(ch.add_prefix("median "))
+            cov = g[g.region == "all"].groupby("method")["coverage"].first()
+            t = t.join(cov).sort_values("median")
+        else:
+            order = ["nose", "mouth", "forehead", "cheek", "all"]
+            t = g[g.statistic == "mean"].pivot_table(index="method", columns="region", values="value",
+                                                     aggfunc="first")
+            t = t[[c for c in order if c in t.columns]]
+            t = t.join(g[g.region == "all"].groupby("method")["coverage"].first()).sort_values("all")
+        t.columns.name = None
+        out[bench] = t
+    return out
+
+
+def compare_reported(folder: str | Path, reported: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Campaign numbers next to the published ones for the same (method, benchmark, split, region, statistic).
+
+    Methods are matched by their spec ``reported:`` name (else their own name); the published row is the
+    best-supported source (:func:`facenb.results.pick`). Columns: the key, ``campaign_method``, ``recomputed``,
+    ``published`` (as printed), ``difference`` (recomputed - published), ``source_ref``. Empty when nothing
+    matches.
+    """
+    from facenb import results as R
+
+    rep = R.load_reported() if reported is None else reported
+    mine = load_results(folder, as_reported=True)
+    picked = R.pick(rep)
+    key = ["method", "benchmark", "split", "region", "metric", "statistic"]
+    m = mine.merge(picked[key + ["value", "value_text", "source_ref"]], on=key, suffixes=("", "_published"))
+    cols = key + ["campaign_method", "recomputed", "published", "difference", "source_ref"]
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    m["campaign_method"] = m["note"].str.replace("campaign method ", "", regex=False)
+    m["recomputed"] = m["value"]
+    m["published"] = m["value_text_published"]
+    m["difference"] = m["value"] - m["value_published"]
+    m["source_ref"] = m["source_ref_published"]
+    return m[cols].reset_index(drop=True)
+
+
+def demo_campaign(conformance: str | Path, out: str | Path, *, progress: bool = False) -> Path:
+    """Write and run a small campaign over the conformance cases (NoW ``challenge``: 4 images; REALY
+    ``realy01_hifi3d_topology``: 1 subject, when the REALY templates are available) with one method, the cases'
+    own predictions. Returns the campaign folder (``out/campaign``); the spec is ``out/demo_campaign.yaml``."""
+    import yaml
+
+    conf, out = Path(conformance), Path(out)
+    ch = conf / "now" / "challenge"
+    rc = conf / "realy" / "realy01_hifi3d_topology"
+    if not (ch / "imagepathsvalidation.txt").is_file():
+        raise InputError("no NoW conformance case 'challenge'", ch, "set FACENB_CONFORMANCE to the conformance folder")
+    benches = {"now_challenge": {"kind": "now", "dataset": str(ch)}}
+    preds = {"now_challenge": str(ch / "predictions")}
+    try:
+        from facenb.benchmarks import realy
+
+        realy.load_template("HIFI3D")
+        if rc.is_dir():
+            benches["realy_hifi3d"] = {"kind": "realy", "keypoints": str(rc / "REALY_HIFI3D_keypoints"),
+                                       "regions": str(rc / "REALY_scan_region"),
+                                       "scale": str(rc / "metrical_scale.txt"), "template": "HIFI3D"}
+            preds["realy_hifi3d"] = str(rc / "prediction")
+    except InputError:  # no REALY templates here: the NoW part alone
+        pass
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "demo_campaign.yaml"
+    spec.write_text(yaml.safe_dump({"name": "conformance-demo", "benchmarks": benches,
+                                    "methods": {"conformance": {"predictions": preds}}}, sort_keys=False))
+    run_campaign(spec, out / "campaign", progress=progress)
+    return out / "campaign"
