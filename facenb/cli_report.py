@@ -14,18 +14,15 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
                                    "HTML and write reports/index.html with the reproduction ledger.")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="run only this notebook or run (repeatable)")
-    p.add_argument("--params", type=Path, help="YAML overriding notebooks/params.yaml")
-    p.add_argument("--notebooks", type=Path, help="notebooks folder (default: the checkout's notebooks/)")
+    p.add_argument("--params", type=Path, help="YAML overriding the notebooks' params.yaml (use absolute paths)")
+    p.add_argument("--notebooks", type=Path, help="notebooks folder (default: the notebooks shipped with facenb)")
     p.add_argument("--force", action="store_true", help="re-run notebooks even if nothing changed")
     p.set_defaults(func=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    import os
-
     from facenb import report
 
-    os.environ["FACENB_REPORT_DIR"] = str(args.out.resolve())
     results = report.build_report(args.out, only=args.only, params_file=args.params, notebooks_dir=args.notebooks,
                                   force=args.force)
     failed = [r for r in results if r.status == "failed"]

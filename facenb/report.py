@@ -11,6 +11,17 @@
 3. writes ``reports/index.html``: every run with status, run time and link, then the reproduction ledger of all
    seed claims (tier counts and one row per claim), also written as ``reports/ledger.csv``.
 
+The notebooks are the ones shipped with facenb (package resource ``facenb._resources.notebooks``, the repository's
+``notebooks/``; ``--notebooks DIR`` for others); each runs with its own folder as working directory, so give
+absolute paths in parameter files.
+
+Report channel: a notebook hands structured results to the report through its executed ``.ipynb`` itself, not
+through the environment: :func:`publish_ledger` displays the ledger rows as one output of MIME type
+:data:`LEDGER_MIMETYPE` (JSON; a ``text/plain`` line for people), and :func:`read_ledger` reads them back from the
+executed notebook. Rows published by a run replace the default rows of their papers, so ``build_report()`` from
+Python and ``facenb report`` give the same ledger. (``$FACENB_REPORT_DIR`` is set during the runs only as the
+scratch folder of :func:`facenb.reproduction.work_dir`.)
+
 A failing notebook is marked failed with its error (its partial HTML is still written); the others still run.
 A run is skipped when nothing it depends on changed since its last successful run: the notebook file, its
 parameters, the facenb sources, ``seeds/`` and ``data/reported/``, which datasets are available and whether
@@ -33,13 +44,10 @@ import yaml
 
 from facenb.errors import InputError
 
-__all__ = ["Run", "RunResult", "repo_root", "plan_runs", "build_report"]
+__all__ = ["Run", "RunResult", "LEDGER_MIMETYPE", "plan_runs", "build_report", "publish_ledger", "read_ledger"]
 
-
-def repo_root() -> Path:
-    """The checkout facenb runs from (the folder holding ``notebooks/``), else the current directory."""
-    here = Path(__file__).resolve().parents[1]
-    return here if (here / "notebooks").is_dir() else Path.cwd()
+#: MIME type of the ledger rows a notebook hands to the report (:func:`publish_ledger`).
+LEDGER_MIMETYPE = "application/vnd.facenb.ledger+json"
 
 
 @dataclass(frozen=True)
@@ -115,18 +123,16 @@ def _tree_hash(paths: Sequence[Path], patterns: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def _environment_key(root: Path) -> str:
+def _environment_key() -> str:
+    from facenb import data as D
+
     avail = []
     try:
-        from facenb import data as D
-
         avail = sorted(d.name for d in D.datasets() if D.available(d.name))
-    except Exception:  # the data registry is optional for the report
+    except InputError:  # a broken registry is reported by the notebooks that need it
         pass
-    mirror = os.environ.get("FACENB_DATA_MIRROR", "")
-    conformance = os.environ.get("FACENB_CONFORMANCE", "")
-    return json.dumps({"available": avail, "mirror": bool(mirror) and Path(mirror).is_dir(),
-                       "conformance": bool(conformance) and Path(conformance).is_dir()})
+    return json.dumps({"available": avail, "mirror": D.mirror_dir() is not None,
+                       "conformance": D.conformance_root() is not None})
 
 
 def _title(nb_path: Path) -> str:
@@ -203,18 +209,35 @@ def build_report(
     ledger_context: dict | None = None,
     echo=print,
 ) -> list[RunResult]:
-    """Execute the notebooks and write the report; returns one :class:`RunResult` per run."""
-    root = repo_root()
-    nb_dir = Path(notebooks_dir) if notebooks_dir else root / "notebooks"
+    """Execute the notebooks and write the report; returns one :class:`RunResult` per run.
+
+    Parameters
+    ----------
+    out_dir : path
+        Report folder (created): ``<run>.ipynb``, ``<run>.html``, ``index.html``, ``ledger.csv``.
+    only : list of str, optional
+        Run only these notebooks (stem) or runs (name).
+    params_file : path, optional
+        YAML overriding the notebooks folder's ``params.yaml``.
+    notebooks_dir : path, optional
+        Default: the notebooks shipped with facenb (:func:`facenb.data.resource_dir` ``("notebooks")``).
+    ledger_context : dict, optional
+        Keyword arguments of :func:`facenb.ledger.build_ledger` (e.g. ``seeds_dir``); the rows the runs published
+        (:func:`publish_ledger`) then replace the default rows of their papers.
+    """
+    import facenb
+    from facenb import data as D
+
+    nb_dir = Path(notebooks_dir) if notebooks_dir else D.resource_dir("notebooks")
     if not nb_dir.is_dir():
-        raise InputError("notebooks folder not found", nb_dir, "run from a facenb checkout or pass --notebooks DIR")
+        raise InputError("notebooks folder not found", nb_dir, "give a folder of .ipynb files (--notebooks DIR)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = plan_runs(nb_dir, Path(params_file) if params_file else None, only)
     state_file = out / ".state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    common = _tree_hash([root / "facenb", root / "seeds", root / "data" / "reported"],
-                        ["*.py", "*.yaml", "*.csv"]) + _environment_key(root)
+    common = _tree_hash([Path(facenb.__file__).parent, D.resource_dir("seeds"), D.resource_dir("reported")],
+                        ["*.py", "*.yaml", "*.csv"]) + _environment_key()
     results: list[RunResult] = []
     for i, run in enumerate(runs, 1):
         key = hashlib.sha256((common + json.dumps(run.parameters, sort_keys=True, default=str)).encode()
@@ -231,7 +254,15 @@ def build_report(
             continue
         echo(f"[{i}/{len(runs)}] {run.name}: running {run.notebook.name} ...")
         t0 = time.perf_counter()
-        status, error = _execute(run, out, kernel)
+        saved_dir = os.environ.get("FACENB_REPORT_DIR")
+        os.environ["FACENB_REPORT_DIR"] = str(out.resolve())  # scratch folder of the runs (reproduction.work_dir)
+        try:
+            status, error = _execute(run, out, kernel)
+        finally:
+            if saved_dir is None:
+                os.environ.pop("FACENB_REPORT_DIR", None)
+            else:
+                os.environ["FACENB_REPORT_DIR"] = saved_dir
         dt = time.perf_counter() - t0
         echo(f"[{i}/{len(runs)}] {run.name}: {status} in {dt:.1f} s" + (f" -- {error}" if error else ""))
         results.append(RunResult(run.name, run.notebook.name, status, dt, html_name, error, title))
@@ -242,7 +273,8 @@ def build_report(
         from facenb import ledger as L
 
         ledger = L.build_ledger(**(ledger_context or {}))
-        ledger = _merge_notebook_ledgers(ledger, out)
+        published = [read_ledger(out / f"{r.name}.ipynb") for r in results if r.status in ("ok", "skipped")]
+        ledger = merge_ledgers(ledger, [p for p in published if p is not None])
         ledger.to_csv(out / "ledger.csv", index=False)
     except ImportError:
         pass
@@ -251,19 +283,77 @@ def build_report(
     return results
 
 
-def _merge_notebook_ledgers(ledger, out: Path):
-    """Rows written by the paper notebooks (``ledger_<paper>.csv``, e.g. with tier-R values computed from
-    licensed data the user pointed them at) replace the default rows of their paper."""
+def publish_ledger(ledger) -> None:
+    """Hand a notebook's ledger rows to the report (call it in the notebook).
+
+    Displays one output holding the rows as JSON under :data:`LEDGER_MIMETYPE` (``{"columns", "dtypes",
+    "rows"}``, NaN as null) and a one-line ``text/plain`` for people. The executed notebook then carries the rows;
+    :func:`build_report` reads them back with :func:`read_ledger`.
+
+    Parameters
+    ----------
+    ledger : pandas.DataFrame
+        Rows of :func:`facenb.ledger.build_ledger` (e.g. with tier-R values the notebook recomputed).
+    """
+    from IPython.display import display
+
+    payload = {"columns": [str(c) for c in ledger.columns],
+               "dtypes": {str(c): str(t) for c, t in ledger.dtypes.items()},
+               "rows": [[_json_value(v) for v in row] for row in ledger.itertuples(index=False, name=None)]}
+    papers = ", ".join(sorted(set(map(str, ledger["paper"])))) if "paper" in ledger else ""
+    display({LEDGER_MIMETYPE: payload,
+             "text/plain": f"{len(ledger)} ledger rows{' of ' + papers if papers else ''} handed to the report"},
+            raw=True)
+
+
+def _json_value(v):
+    """A cell as exact JSON: numpy scalars as Python numbers (floats keep every digit), NaN/None as null."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return v if isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def read_ledger(notebook: str | Path):
+    """The ledger rows an executed notebook published with :func:`publish_ledger` (the last such output), or None.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        None when the notebook does not exist, cannot be read, or published nothing.
+    """
     import pandas as pd
 
-    for f in sorted(out.glob("ledger_*.csv")):
-        try:
-            rows = pd.read_csv(f)
-        except (OSError, ValueError):
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    payload = None
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) or []:
+            if LEDGER_MIMETYPE in (o.get("data") or {}):
+                payload = o["data"][LEDGER_MIMETYPE]
+    if not isinstance(payload, dict) or "columns" not in payload:
+        return None
+    df = pd.DataFrame(payload.get("rows") or [], columns=payload["columns"])
+    for col, dtype in (payload.get("dtypes") or {}).items():
+        if col in df and dtype.startswith(("float", "int")):
+            df[col] = pd.to_numeric(df[col]).astype(float if dtype.startswith("float") else dtype)
+    return df
+
+
+def merge_ledgers(ledger, published):
+    """``ledger`` with the rows of each published ledger replacing the default rows of its papers; sorted by paper
+    and claim id. Columns are the default ledger's (a column a notebook did not publish is left empty)."""
+    import pandas as pd
+
+    for rows in published:
+        if not len(rows) or "paper" not in rows:
             continue
-        if set(rows.columns) >= set(ledger.columns) and len(rows):
-            paper = rows["paper"].iloc[0]
-            ledger = pd.concat([ledger[ledger["paper"] != paper], rows[ledger.columns]], ignore_index=True)
+        papers = set(rows["paper"])
+        rows = rows.reindex(columns=ledger.columns)
+        ledger = pd.concat([ledger[~ledger["paper"].isin(papers)], rows], ignore_index=True)
     return ledger.sort_values(["paper", "claim_id"]).reset_index(drop=True)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from facenb.errors import InputError
+from facenb.vocabulary import AFLW_YAW_BINS
 
 __all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset"]
 
@@ -101,7 +102,7 @@ def tddfa_v2_sample_row(annotations: str = "original") -> pd.DataFrame | None:
                                  annotations="reannotated" if annotations == "reannotated" else "original")
     r = run.result
     label = f"3DDFA-V2 mb05, facenb, 16 images ({'/'.join(str(n) for n in r.bin_count)} per bin)"
-    return pd.DataFrame([[*r.bin_mean, r.mean]], index=[label], columns=["0-30", "30-60", "60-90", "balanced"])
+    return pd.DataFrame([[*r.bin_mean, r.mean]], index=[label], columns=[*AFLW_YAW_BINS, "balanced"])
 
 
 def crop_submesh(vertices: np.ndarray, faces: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,26 +147,12 @@ def now_demo(james_dir: str | Path, *, voxel_mm: float = 4.5, noise_mm: float = 
 
 
 def locate_dataset(name: str, given: str | None = None) -> Path | None:
-    """Folder of a public dataset for a notebook: ``given`` if set, else the ``facenb data`` cache, else the
-    mirror ``$FACENB_DATA_MIRROR/name``; None if none exists (the notebook then says what to fetch)."""
-    import os
+    """Folder of a dataset for a notebook: :func:`facenb.data.locate` (``given`` if it exists, else the verified
+    ``facenb data`` cache, else ``$FACENB_DATA_MIRROR/name``); None when none holds it (the notebook then says what
+    to fetch)."""
+    from facenb import data as D
 
-    if given:
-        p = Path(given)
-        return p if p.exists() else None
-    try:
-        from facenb import data as D
-
-        if hasattr(D, "locate"):
-            found = D.locate(name)
-            if found is not None:
-                return Path(found)
-    except (ImportError, InputError):
-        pass
-    mirror = os.environ.get("FACENB_DATA_MIRROR")
-    if mirror and (Path(mirror) / name).is_dir():
-        return Path(mirror) / name
-    return None
+    return D.locate(name, given or None)
 
 
 def work_dir(name: str) -> Path:

@@ -1,7 +1,9 @@
 import json
+import os
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from facenb import report
@@ -41,7 +43,7 @@ def test_report_runs_marks_failures_and_skips_unchanged(nbdir, tmp_path):
     assert "name B" in (out / "t_b.html").read_text()
     index = (out / "index.html").read_text()
     assert "02_fails" in index and "planted failure" in index and "Reproduction ledger (43 claims)" in index
-    assert index.count("<tr class='claim'>") == 43
+    assert index.count("<tr class='claim'") == 43
     assert (out / "ledger.csv").read_text().count("\n") == 44
     assert any("running" in line for line in lines)  # progress
     # second run: the ok notebooks are skipped, the failed one re-runs
@@ -63,3 +65,38 @@ def test_cli_report_bad_only(nbdir, tmp_path, capsys):
     rc = main(["report", "--notebooks", str(nbdir), "--out", str(tmp_path / "r"), "--only", "nope"])
     assert rc == 2
     assert "no notebook or run named nope" in capsys.readouterr().err
+
+
+def test_notebook_rows_reach_the_ledger_through_the_executed_notebook(tmp_path, monkeypatch):
+    """The report channel: rows a notebook publishes travel in its executed .ipynb (no environment variable), so
+    build_report() from Python and `facenb report` give the same ledger, with the notebook's tier-R row."""
+    monkeypatch.delenv("FACENB_REPORT_DIR", raising=False)
+    # other work on the facenb sources during the test must not force a re-run (the skip is what is tested below)
+    monkeypatch.setattr(report, "_tree_hash", lambda paths, patterns: "frozen")
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "01_publish.ipynb", "from facenb import ledger as L, report\n"
+        "led = L.build_ledger(papers=['MICA'], recomputed={'mica-now-test-mean': (value, 'R', 'unit test')})\n"
+        "report.publish_ledger(led)", param="value = 1.2345678901234567")
+    res = report.build_report(tmp_path / "py", notebooks_dir=d, echo=lambda s: None)
+    assert [r.status for r in res] == ["ok"]
+    assert "FACENB_REPORT_DIR" not in os.environ
+    published = report.read_ledger(tmp_path / "py" / "01_publish.ipynb")
+    assert len(published) == 5 and set(published["paper"]) == {"MICA"}
+    led = pd.read_csv(tmp_path / "py" / "ledger.csv").set_index("claim_id")
+    assert len(led) == 43
+    row = led.loc["mica-now-test-mean"]
+    assert row["tier"] == "R" and row["reproduced"] == 1.2345678901234567  # every digit survives the channel
+    assert (led.drop(index="mica-now-test-mean")["tier"] != "R").all()
+    assert main(["report", "--notebooks", str(d), "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "ledger.csv").read_bytes() == (tmp_path / "py" / "ledger.csv").read_bytes()
+    # a second build skips the unchanged run and still reads its rows from the executed notebook
+    res = report.build_report(tmp_path / "py", notebooks_dir=d, echo=lambda s: None)
+    assert [r.status for r in res] == ["skipped"]
+    assert pd.read_csv(tmp_path / "py" / "ledger.csv").set_index("claim_id").loc["mica-now-test-mean", "tier"] == "R"
+
+
+def test_read_ledger_without_published_rows(tmp_path):
+    _nb(tmp_path / "plain.ipynb", "print(1)")
+    assert report.read_ledger(tmp_path / "plain.ipynb") is None  # never executed: no outputs
+    assert report.read_ledger(tmp_path / "absent.ipynb") is None
