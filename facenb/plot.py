@@ -9,9 +9,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from facenb.errors import InputError
+from facenb.vocabulary import AFLW_YAW_BINS
+
 # =============================================================================================================
 # Cross-method comparisons (used by the FaceScape benchmark; generic): per-bin curves and cumulative error curves,
-# with some methods (e.g. the seed papers' PRNet and MGCNet) highlighted.
+# with the methods the caller names (e.g. the seed papers' PRNet and MGCNet) highlighted; by default none.
 # =============================================================================================================
 
 #: Colours of highlighted methods (in order); other methods are drawn thin and translucent.
@@ -63,7 +66,7 @@ def _bin_series(frame, method_col: str, bin_col: str, value_col: str):
     return bins, methods, series
 
 
-def bin_curves_plotly(frame, *, highlight: Sequence[str] = ("PRNet", "MGCNet"), title: str = "",
+def bin_curves_plotly(frame, *, highlight: Sequence[str] = (), title: str = "",
                       y_label: str = "", x_label: str = "bin", method_col: str = "method", bin_col: str = "bin",
                       value_col: str = "value"):
     """Interactive per-bin curves, one line per method (plotly).
@@ -99,7 +102,7 @@ def bin_curves_plotly(frame, *, highlight: Sequence[str] = ("PRNet", "MGCNet"), 
     return fig
 
 
-def bin_curves_matplotlib(frame, *, highlight: Sequence[str] = ("PRNet", "MGCNet"), title: str = "",
+def bin_curves_matplotlib(frame, *, highlight: Sequence[str] = (), title: str = "",
                           y_label: str = "", x_label: str = "bin", method_col: str = "method", bin_col: str = "bin",
                           value_col: str = "value", ax=None):
     """Static per-bin curves, one line per method (matplotlib); same input and styling as :func:`bin_curves_plotly`.
@@ -162,7 +165,7 @@ def cumulative_curve(values: np.ndarray, higher_is_better: bool = False) -> tupl
     return ok, y
 
 
-def cumulative_error_curves_plotly(errors: Mapping[str, np.ndarray], *, highlight: Sequence[str] = ("PRNet", "MGCNet"),
+def cumulative_error_curves_plotly(errors: Mapping[str, np.ndarray], *, highlight: Sequence[str] = (),
                                    title: str = "", x_label: str = "error", higher_is_better: bool = False,
                                    x_range: tuple[float, float] | None = None):
     """Interactive cumulative error curves, one per method (plotly).
@@ -203,7 +206,7 @@ def cumulative_error_curves_plotly(errors: Mapping[str, np.ndarray], *, highligh
 
 
 def cumulative_error_curves_matplotlib(errors: Mapping[str, np.ndarray], *,
-                                       highlight: Sequence[str] = ("PRNet", "MGCNet"), title: str = "",
+                                       highlight: Sequence[str] = (), title: str = "",
                                        x_label: str = "error", higher_is_better: bool = False,
                                        x_range: tuple[float, float] | None = None, ax=None):
     """Static cumulative error curves (matplotlib); same input and styling as :func:`cumulative_error_curves_plotly`.
@@ -244,7 +247,7 @@ def _mark(method: str, highlight: Sequence[str]) -> str:
     return f"{SEED_MARK}{method}" if method in highlight else method
 
 
-def now_bars(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+def now_bars(table, *, highlight: Sequence[str] = (),
              statistics: Sequence[str] = ("median", "mean", "std"), sort_by: str = "median",
              title: str = "NoW test (non-metric): scan-to-mesh error per method"):
     """Grouped bars of NoW median / mean / std per method (plotly).
@@ -289,7 +292,7 @@ def now_bars(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "P
     return fig
 
 
-def realy_heatmap(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+def realy_heatmap(table, *, highlight: Sequence[str] = (),
                   title: str = "REALY: mean error per region (mm)", colorscale: str = "Viridis"):
     """Region-by-method heatmap of REALY errors (plotly), methods sorted by their ``all`` column if present.
 
@@ -324,7 +327,7 @@ def realy_heatmap(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS
     return fig
 
 
-def ranked_bars(values, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
+def ranked_bars(values, *, highlight: Sequence[str] = (),
                 title: str = "REALY 'all' (mean of the four region means), ranked", unit: str = "mm",
                 flagged: Sequence[str] = ()):
     """Horizontal bars of one number per method, ranked best (lowest) first (plotly).
@@ -361,8 +364,8 @@ def ranked_bars(values, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS"
     return fig
 
 
-def aflw_pose_bins(table, *, highlight: Sequence[str] = ("MICA", "MGCNet", "FOCUS", "PSL", "PRNet"),
-                   bins: Sequence[str] = ("0-30", "30-60", "60-90", "balanced"),
+def aflw_pose_bins(table, *, highlight: Sequence[str] = (),
+                   bins: Sequence[str] = (*AFLW_YAW_BINS, "balanced"),
                    title: str = "AFLW2000-3D: 68-point 2D NME by yaw bin (original annotation)"):
     """AFLW2000-3D NME per yaw bin, one line per method (plotly).
 
@@ -451,6 +454,38 @@ def mesh_error_figure(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarra
     return fig
 
 
+#: Orthographic views of a face mesh (mm, y up, facing +z) -> the axis pointing at the viewer. ``front`` looks along
+#: -z (image x = x, y = y); ``side`` looks along -x, from the subject's left (image x = -z, y = y).
+_VIEW_AXIS = {"front": 2, "side": 0}
+
+
+def _view_xy(points: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """Image coordinates ``(n, 2)`` and depth towards the viewer ``(n,)`` (larger = nearer) of ``(n, 3)`` points."""
+    p = np.asarray(points, dtype=np.float64)
+    if view == "front":
+        return p[:, [0, 1]], p[:, 2]
+    if view == "side":
+        return np.column_stack([-p[:, 2], p[:, 1]]), p[:, 0]
+    raise InputError(f"unknown view {view!r}", None, "use 'front' or 'side'")
+
+
+def _painter_triangles(vertices: np.ndarray, faces: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of a mesh projected for ``view`` in painter's-algorithm order.
+
+    Returns
+    -------
+    order : (m,) int
+        Face indices sorted by mean depth, farthest first, so that the nearest triangle is drawn last, on top.
+    polygons : (m, 3, 2) float
+        The projected triangles in that order.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    xy, depth = _view_xy(v, view)
+    order = np.argsort(depth[f].mean(axis=1), kind="stable")
+    return order, xy[f[order]]
+
+
 def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray, *, title: str = "",
                      cmax: float | None = None, cmap: str = "jet", unit: str = "mm", view: str = "front",
                      ax=None):
@@ -464,16 +499,9 @@ def mesh_error_image(vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray
     import matplotlib.colors as mcolors
     from matplotlib.collections import PolyCollection
 
-    v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     e = np.asarray(errors, dtype=np.float64)
-    a, b, depth = (0, 1, 2) if view == "front" else (2, 1, 0)
-    if view == "side":
-        v = v.copy()
-        v[:, 2] = -v[:, 2]
-    tri_depth = v[f][:, :, depth].mean(axis=1)
-    order = np.argsort(tri_depth)
-    polys = v[f[order]][:, :, [a, b]]
+    order, polys = _painter_triangles(vertices, f, view)
     top = float(np.nanpercentile(e, 99)) if cmax is None else float(cmax)
     norm = mcolors.Normalize(vmin=0.0, vmax=top)
     colours = matplotlib.colormaps[cmap](norm(e[f[order]].mean(axis=1)))
@@ -624,29 +652,23 @@ def mesh_points_image(vertices: np.ndarray, faces: np.ndarray, points: Sequence[
     f = np.asarray(faces, dtype=np.int64)
     sets = [np.asarray(points, dtype=np.float64)] if np.ndim(points) == 2 else [np.asarray(p, np.float64)
                                                                                 for p in points]
-    a, b, depth = (0, 1, 2) if view == "front" else (2, 1, 0)
-    sign = 1.0 if view == "front" else -1.0
-    order = np.argsort(sign * v[f][:, :, depth].mean(axis=1))
-    polys = v[f[order]][:, :, [a, b]]
-    if view == "side":
-        polys = polys.copy()
-        polys[:, :, 0] *= -1
+    order, polys = _painter_triangles(v, f, view)
     fig, ax = _figure_axes(ax, (5.2, 5.6), constrained=False)
-    shade = 0.55 + 0.35 * np.abs(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0],
-                                          v[f[order]][:, 2] - v[f[order]][:, 0]))[:, depth] / np.maximum(
-        np.linalg.norm(np.cross(v[f[order]][:, 1] - v[f[order]][:, 0], v[f[order]][:, 2] - v[f[order]][:, 0]),
-                       axis=1), 1e-300)
+    # grey level from the angle between each triangle and the viewing direction (facing the viewer: lightest)
+    tri = v[f[order]]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    facing = np.abs(normals[:, _VIEW_AXIS[view]]) / np.maximum(np.linalg.norm(normals, axis=1), 1e-300)
+    shade = 0.55 + 0.35 * facing
     ax.add_collection(PolyCollection(polys, facecolors=np.repeat(shade[:, None], 3, axis=1), edgecolors="none"))
     colours = list(colours) if colours else ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"]
     for k, p in enumerate(sets):
-        x = p[:, a] * (-1 if view == "side" else 1)
-        ax.scatter(x, p[:, b], s=10, color=colours[k % len(colours)], zorder=3,
+        xy = _view_xy(p, view)[0]
+        ax.scatter(xy[:, 0], xy[:, 1], s=10, color=colours[k % len(colours)], zorder=3,
                    label=None if labels is None else labels[k])
     if annotate is not None:
-        p = sets[0]
+        xy = _view_xy(sets[0], view)[0]
         for i in annotate:
-            ax.annotate(str(i), (p[i, a] * (-1 if view == "side" else 1), p[i, b]), fontsize=6, zorder=4,
-                        xytext=(2, 2), textcoords="offset points")
+            ax.annotate(str(i), (xy[i, 0], xy[i, 1]), fontsize=6, zorder=4, xytext=(2, 2), textcoords="offset points")
     ax.set_xlim(polys[:, :, 0].min(), polys[:, :, 0].max())
     ax.set_ylim(polys[:, :, 1].min(), polys[:, :, 1].max())
     ax.set_aspect("equal")
