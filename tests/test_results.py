@@ -106,7 +106,9 @@ def test_real_table_loads_with_sources(real):
         assert (per_method >= 13).all() and len(per_method) >= 20
     aflw = R.query(df, benchmark="aflw2000_3d", metric="nme_2d_68")
     assert set(aflw["region"]) >= {"0-30", "30-60", "60-90", "balanced"} and set(aflw["split"]) == {"original"}
-    assert len(R.query(df, benchmark="stirling")) == 2 and len(R.query(df, benchmark="florence")) >= 1
+    stirling = R.query(df, benchmark="stirling")
+    assert len(stirling) >= 2 and {"HQ", "LQ"} <= set(R.query(stirling, method="PRNet")["split"])
+    assert len(R.query(df, benchmark="florence")) >= 1
 
 
 def test_every_seed_claim_present(real):
