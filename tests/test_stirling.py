@@ -476,3 +476,38 @@ def test_cli_pred_topology(data_mirror, tmp_path, capsys):
     assert summary["n_points"] > 1000 and summary["max_mm"] < 1e-5
     assert main([*argv, "--pred-topology", "BFM09"]) == 2
     assert "BFM09" in capsys.readouterr().err
+
+
+def test_single_vertex_mask_is_scored():
+    """The official script crashes on a one-vertex mask (PyMesh squeezes the result to 0-d); facenb scores it."""
+    V, F, lm = _face(6)
+    _, centre, _ = S.face_mask(V, lm)
+    res = S.evaluate(np.vstack([centre + [0, 0, 2.0], [1e4, 0, 0]]), lm, V, F, lm)
+    assert res.n_points == 1 and res.indices.tolist() == [0] and res.mean_mm == res.rmse_mm > 0
+
+
+def test_dataset_mode_with_topology(data_mirror, tmp_path):
+    """Dataset mode with pred_topology: no landmark files needed; a FLAME prediction of its own surface scores 0."""
+    from facenb import landmarks as L
+
+    root = data_mirror / "realy_templates"
+    if not (root / "FLAME.obj").is_file():
+        pytest.fail(f"realy_templates/FLAME.obj missing in {data_mirror}")
+    mesh = load_mesh(root / "FLAME.obj")
+    lm = L.from_topology(mesh.vertices, "FLAME", mesh.faces)
+    s = 90.0 / L.outer_eye_distance(lm)
+    ds, pred = tmp_path / "ds", tmp_path / "pred"
+    (ds / "Subset_2D_FG2018" / "HQ").mkdir(parents=True)
+    (ds / "Subset_2D_FG2018" / "LQ").mkdir(parents=True)
+    (ds / "Subset_2D_FG2018" / "HQ" / "M1005_2.jpg").write_bytes(b"")
+    (ds / "M_3D_N").mkdir()
+    save_obj(ds / "M_3D_N" / "M1005_N.obj", s * mesh.vertices, fmt="%.10f")
+    (ds / "annotations" / "M_3D_N").mkdir(parents=True)
+    (ds / "annotations" / "M_3D_N" / "m1005_N.lnd").write_text(
+        "".join(f"{i + 1} {x!r} {y!r} {z!r}\n" for i, (x, y, z) in enumerate((s * lm).tolist())))
+    (pred / "HQ").mkdir(parents=True)
+    shutil.copy(root / "FLAME.obj", pred / "HQ" / "M1005_2.obj")
+    res = S.evaluate_dataset(ds, pred, tmp_path / "o", subset="HQ", pred_topology="auto", progress=False)
+    assert res.rows[0]["status"] == "ok" and res.per_subset["HQ"]["value_mm"] < 1e-5
+    res = S.evaluate_dataset(ds, pred, tmp_path / "o2", subset="HQ", progress=False)
+    assert res.rows[0]["status"] == "missing" and "landmarks" in res.rows[0]["reason"]
