@@ -1114,6 +1114,8 @@ def _read_scale(path: str | Path) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError("metrical scale file not found", p, "give REALY's metrical_scale.txt (one float per line)")
+    if not p.read_bytes().strip():  # (numpy would only warn, and the first subject would be blamed)
+        raise InputError("metrical scale file is empty", p, "give REALY's metrical_scale.txt (100 lines)")
     try:
         s = np.atleast_1d(np.loadtxt(p, dtype=np.float64))
     except ValueError:
