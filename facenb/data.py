@@ -495,6 +495,18 @@ def locate(name: str, parameter_value: str | Path | None = None) -> Path | None:
     return None
 
 
+def raise_if_corrupt(name: str) -> None:
+    """Raise :class:`InputError` naming the first file of public dataset ``name`` that is present in the cache or
+    the mirror but fails its size/SHA-256 check (a damaged copy is not "not found": it needs a fresh fetch)."""
+    if dataset(name).gated:
+        return
+    roots = [None] + ([mirror_dir()] if mirror_dir() is not None else [])
+    bad = [s for r in roots for s in status(name, r) if s.state == "corrupt"]
+    if bad:
+        raise InputError(f"dataset {name}: {len(bad)} file(s) present but damaged (size or sha256 differ from the "
+                         "registry)", bad[0].path, f"run `facenb data fetch {name} --force` (or repair the mirror)")
+
+
 def require(name: str, parameter_value: str | Path | None = None) -> Path:
     """The folder to read dataset ``name`` from; :class:`InputError` with the fix when there is none.
 
@@ -526,6 +538,7 @@ def require(name: str, parameter_value: str | Path | None = None) -> Path:
         return found
     if d.gated:
         raise InputError(f"no {name} folder given", None, d.gated_message())
+    raise_if_corrupt(name)
     raise InputError(f"dataset {name} is not available: not in the facenb cache ({cache_dir() / name}) nor under "
                      f"FACENB_DATA_MIRROR", None, f"run `facenb data fetch {name}`")
 

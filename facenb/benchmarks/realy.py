@@ -310,6 +310,9 @@ def load_template(template: str | Path, keypoints: str | Path | None = None,
         name = names.get(t.lower(), t)
         root = Path(data_dir) if data_dir is not None else _template_dir()
         if root is None:
+            from facenb import data as _data
+
+            _data.raise_if_corrupt("realy_templates")  # a damaged copy says so, not "not found"
             raise InputError(f"REALY template {name!r} not found (no template folder)", None,
                              "run `facenb data fetch realy_templates`, set FACENB_DATA_MIRROR, or pass "
                              "--template PATH/TO/TEMPLATE.obj")
