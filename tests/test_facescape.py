@@ -132,6 +132,19 @@ def test_fourteen_methods_and_file_shapes(bench_dir):
     assert set(v for (d, _), v in lengths.items() if d == "fslab") == {660}
 
 
+def test_result_shape_summary_printed_to_frame(official):
+    """The result protocol every benchmark shares: summary() flat dict, printed() official lines, to_frame()."""
+    s = official.summary()
+    assert all(not isinstance(v, (dict, list, tuple)) for v in s.values())  # flat
+    frame = official.to_frame()
+    cells = [k for k in s if k.count("/") == 4 and not k.endswith("/done_rate")]
+    assert len(cells) == len(frame)  # one summary entry per frame row
+    r = frame[(frame.dataset == "fswild") & (frame.method == "PRNet") & (frame.metric == "CD") & (frame.bin == "all")]
+    assert s["fswild/yaw/PRNet/CD/all"] == pytest.approx(float(r["value"].iloc[0]))
+    assert s["options"] == "official" and s["protocol"] == fs.PROTOCOL
+    assert official.printed() == official.format_show().splitlines()
+
+
 def test_show_output_identical_to_official_script(official):
     text = official.format_show()
     assert hashlib.sha256(text.encode()).hexdigest() == OFFICIAL_SHOW_SHA256

@@ -613,6 +613,23 @@ class FaceScapeTables:
         ]
         return pd.DataFrame.from_records(recs, columns=list(FRAME_COLUMNS))
 
+    def summary(self) -> dict:
+        """Flat dict of every cell: ``"<dataset>/<grouping>/<method>/<metric>/<bin>"`` -> value (``all`` included)
+        and ``".../<metric>/done_rate"`` -> done rate, NaN as None (JSON-ready); plus ``protocol``, ``options``
+        (``"official"`` or the deviations) and ``root``."""
+        d: dict = {"protocol": PROTOCOL, "options": "official" if self.options.is_official else _describe(self.options),
+                   "root": str(self.root)}
+        for r in self.rows:
+            key = f"{r.dataset}/{r.grouping}/{r.method}/{r.metric}"
+            for b in r.bins:
+                d[f"{key}/{b.label}"] = None if b.value != b.value else float(b.value)
+            d[f"{key}/done_rate"] = None if r.done_rate != r.done_rate else float(r.done_rate)
+        return d
+
+    def printed(self) -> list[str]:
+        """The lines the official ``show.py`` prints (:meth:`format_show`, one string per line)."""
+        return self.format_show().splitlines()
+
     def wide(self, dataset: str, grouping: str):
         """One table as published: index (method, metric), columns = bins + ``done_rate``."""
         import pandas as pd
