@@ -139,6 +139,71 @@ def test_failing_subject_reported_others_continue(flame_run, tmp_path, capsys):
     assert "1 subjects scored (1 from cache), 1 failed" in cap.out
 
 
+def _outputs(out: Path) -> dict:
+    """Output files as bytes; subjects.csv without its timing column (a recomputed subject takes other seconds)."""
+    files = ["REALY_error.txt", "summary.json", "summary.csv"]
+    files += sorted(str(p.relative_to(out)) for p in (out / "error_maps").rglob("*.ply"))
+    got = {f: (out / f).read_bytes() for f in files}
+    rows = (out / "subjects.csv").read_text().splitlines()
+    col = rows[0].split(",").index("seconds")
+    got["subjects.csv"] = [r.split(",")[:col] + r.split(",")[col + 1:] for r in rows]
+    return got
+
+
+def _ensure_flame_cache(flame_run, capsys):
+    case, tdir, out, args = flame_run
+    if not (out / "cache" / "3.npz").is_file() or not (out / "cache" / "7.npz").is_file():
+        assert main(args) == 0
+        capsys.readouterr()
+    return case, tdir, out, args
+
+
+@pytest.mark.slow
+def test_wrong_type_cache_entry_is_recomputed_with_one_warning(flame_run, tmp_path, capsys):
+    """Issue 10 item 12 / issue 9: a cache of the wrong type (the old JSON layout, a list) or an edited entry showed
+    an AttributeError blamed on the prediction, or was written into REALY_error.txt. Now: one warning, recomputed,
+    byte-identical outputs."""
+    case, _, out, args = _ensure_flame_cache(flame_run, capsys)
+    out2 = tmp_path / "out"
+    shutil.copytree(out, out2)
+    before = _outputs(out2)
+    (out2 / "cache" / "7.npz").write_text(json.dumps([1, 2, 3]))
+    a = list(args)
+    a[a.index("--out") + 1] = str(out2)
+    a[a.index("--jobs") + 1] = "1"
+    assert main(a) == 0
+    cap = capsys.readouterr()
+    warnings = [ln for ln in cap.err.splitlines() if ln.startswith("facenb: warning:")]
+    assert len(warnings) == 1 and "7.npz" in warnings[0] and "damaged cache entry" in warnings[0]
+    assert "Traceback" not in cap.err
+    assert "2 subjects scored (1 from cache)" in cap.out
+    assert _outputs(out2) == before
+
+
+@pytest.mark.slow
+def test_scoring_failure_fails_alone(flame_run, tmp_path, capsys, monkeypatch):
+    """A failure during scoring (not a pre-flight problem): that subject fails with one line, exit 1, the others
+    are written."""
+    case, _, out, args = _ensure_flame_cache(flame_run, capsys)
+    out2 = tmp_path / "out"
+    shutil.copytree(out, out2)
+    (out2 / "cache" / "7.npz").unlink()
+
+    def boom(inputs, template, regions=realy.REGIONS, jobs=1):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(realy, "evaluate_subject", boom)
+    a = list(args)
+    a[a.index("--out") + 1] = str(out2)
+    a[a.index("--jobs") + 1] = "1"
+    assert main(a) == 1
+    cap = capsys.readouterr()
+    errs = [ln for ln in cap.err.splitlines() if ln.startswith("facenb: error:")]
+    assert len(errs) == 1 and "7.obj" in errs[0] and "LinAlgError: SVD did not converge" in errs[0]
+    assert (out2 / "REALY_error.txt").read_text().splitlines()[0].startswith("3\t\t")
+    assert json.loads((out2 / "summary.json").read_text())["failed"][0]["subject"] == "7"
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 @pytest.fixture
 def small_case(conformance_dir, data_mirror, tmp_path):
@@ -218,6 +283,38 @@ def test_usage_errors(small_case, capsys, tmp_path):
     assert "metrical scale file not found" in _err(capsys)
     assert main(args + ["--jobs", "0"]) == 2
     assert "--jobs" in _err(capsys)
+
+
+def test_84_keypoints_exit_2_before_scoring(small_case, capsys, tmp_path):
+    work, _, args = small_case
+    kp = work / "REALY_HIFI3D_keypoints" / "1.obj"
+    lines = [ln for ln in kp.read_text().splitlines() if ln.startswith("v ")]
+    kp.write_text("\n".join(lines[:84]) + "\n")
+    assert main(args) == 2
+    err = _err(capsys)
+    assert "1.obj" in err and "expected 85 keypoints, found 84" in err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01\x02binary", b"this is not a mesh\n", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n"])
+def test_garbage_region_file_exit_2_before_scoring(small_case, capsys, tmp_path, content):
+    work, _, args = small_case
+    (work / "REALY_scan_region" / "1" / "mouth.obj").write_bytes(content)
+    assert main(args) == 2
+    err = _err(capsys)
+    assert "mouth.obj" in err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_all_zero_mask_exit_2_before_scoring(small_case, capsys, tmp_path, data_mirror):
+    work, tdir, args = small_case
+    n = realy.load_template(tdir / "HIFI3D.obj").n_vertices
+    mask = tmp_path / "mask.txt"
+    mask.write_text("0\n" * n)
+    assert main(args + ["--template-mask", str(mask)]) == 2
+    err = _err(capsys)
+    assert "mask.txt" in err and "removes every triangle" in err
+    assert not (tmp_path / "out").exists() or not (tmp_path / "out" / "summary.json").exists()
 
 
 def test_template_names_resolve_through_the_mirror(data_mirror, monkeypatch):
