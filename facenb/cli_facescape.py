@@ -20,7 +20,8 @@ def _add_facescape(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--results", type=Path,
-                   help="benchmark folder holding eval_result/ (default: $FACENB_DATA_MIRROR/facescape_benchmark)")
+                   help="benchmark folder holding eval_result/ (default: `facenb data fetch facescape_benchmark`'s "
+                        "cache, else $FACENB_DATA_MIRROR/facescape_benchmark)")
     p.add_argument("--csv", type=Path, help="write the long table: dataset,grouping,method,metric,bin,value,done_rate,"
                                             "n_images,n_valid,n_lines")
     p.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods (default: every folder found)")

@@ -87,6 +87,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.vocabulary import SEED_METHODS as _SEED_METHODS
 
 __all__ = [
     "OFFICIAL_METHODS",
@@ -125,8 +126,8 @@ OFFICIAL_METHODS: tuple[str, ...] = (
     "extreme3dface", "PRNet", "Deep3DFaceRec", "RingNet", "DFDN", "DF2Net", "UDL",
     "facescape_opti", "facescape_deep", "MGCNet", "3DDFA_V2", "SADRNet", "LAP", "DECA",
 )
-#: The seed papers' methods (highlighted in facenb's plots).
-SEED_METHODS: tuple[str, ...] = ("PRNet", "MGCNet")
+#: The seed papers' methods among them (:data:`facenb.vocabulary.SEED_METHODS` evaluated by the benchmark).
+SEED_METHODS: tuple[str, ...] = tuple(m for m in OFFICIAL_METHODS if m in _SEED_METHODS)
 #: Metric names as used in facenb (files are ``<metric>_full.txt``).
 METRICS: tuple[str, ...] = ("CD", "MNE", "CR")
 METRIC_UNITS: dict[str, str] = {"CD": "mm", "MNE": "rad", "CR": "fraction"}
