@@ -790,3 +790,72 @@ def nme_bins_with_counts(table: Mapping[str, Mapping], *, title: str = "", bins:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+# =============================================================================================================
+# NoW, looked at closely (facenb.nowviz, notebooks/10_now.ipynb): official cumulative error curves of several
+# methods, the refinement's objective per iteration, true vs protocol error on a synthetic set.
+# =============================================================================================================
+def now_cumulative_plotly(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
+                          x_max: float = 8.0):
+    """Interactive NoW cumulative error curves: ``curves`` maps method -> ``(x mm, percent)`` (e.g.
+    :func:`facenb.nowviz.cumulative_error` read on a grid with :func:`facenb.nowviz.curve_on_grid`)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for m, (x, y) in curves.items():
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=m,
+                                 hovertemplate=f"{m}<br>%{{x:.2f}} mm: %{{y:.1f}} %<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="Error [mm]", yaxis_title="Percentage", template="plotly_white",
+                      xaxis={"range": [0, x_max]}, yaxis={"range": [0, 100]}, legend={"x": 0.99, "y": 0.02,
+                                                                                     "xanchor": "right"})
+    return fig
+
+
+def now_cumulative_matplotlib(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
+                              x_max: float = 8.0, ax=None):
+    """Static NoW cumulative error curves, laid out as the official ``cumulative_errors.py`` plot (x 0-8 mm,
+    y 0-100 %, legend lower right)."""
+    fig, ax = _figure_axes(ax, (7.0, 4.5))
+    for m, (x, y) in curves.items():
+        ax.plot(x, y, label=m)
+    ax.set_xlim(0, x_max)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("Error [mm]")
+    ax.set_ylabel("Percentage")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def objective_trace_image(trace: np.ndarray, *, title: str = "", unit: str = "mm\u00b2", ax=None):
+    """The refinement objective per accepted iteration (``trace (q, 2)`` of ``(iteration, E)``), log scale."""
+    t = np.asarray(trace, dtype=np.float64).reshape(-1, 2)
+    fig, ax = _figure_axes(ax, (5.5, 3.4))
+    ax.plot(t[:, 0], t[:, 1], "o-", color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel("dogleg iteration")
+    ax.set_ylabel(f"objective E ({unit})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+def truth_vs_protocol_image(frame, *, title: str = "", ax=None):
+    """Scatter of the protocol's mean error against the true one (``facenb.nowviz.truth_vs_protocol`` frame),
+    one colour per method, with the diagonal ``protocol = true``."""
+    fig, ax = _figure_axes(ax, (6.0, 5.0))
+    top = float(max(frame["true_mean_mm"].max(), frame["protocol_mean_mm"].max(), 1e-3)) * 1.05 if len(frame) else 1
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="protocol = true")
+    for m, g in frame.groupby("method", sort=False):
+        ax.scatter(g["true_mean_mm"], g["protocol_mean_mm"], s=28, label=m)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_aspect("equal")
+    ax.set_xlabel("true mean error (mm, no alignment)")
+    ax.set_ylabel("NoW protocol mean error (mm)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
