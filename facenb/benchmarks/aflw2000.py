@@ -899,7 +899,12 @@ def evaluate(
     nme = per_image_nme(p, g.landmarks(annotations)[idx], g.roi_box[idx] if coords == "crop" else None,
                         error=error, normalization=normalization, arithmetic=arithmetic)
     if check_frame:
-        check_coords(p, g.pts68[idx], g.roi_box[idx], coords)
+        try:
+            check_coords(p, g.pts68[idx], g.roi_box[idx], coords)
+        except InputError as exc:  # name the prediction file (issue 10: every message names the wrong file)
+            if path is None or exc.path is not None:
+                raise
+            raise InputError(str(exc).split(" (fix: ")[0], path, exc.fix) from None
     yaw = g.yaw[idx]
     bm, bs, bc, mean, std, all_mean = summarize(nme, yaw, arithmetic)
     return NMEResult(per_image=nme, image_index=idx, yaw=yaw, bin_of_image=yaw_bins(yaw), bin_mean=bm, bin_std=bs,
