@@ -2,7 +2,6 @@
 dataset mode and CLI."""
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,7 +305,8 @@ def _layout(conformance_dir, tmp_path):
         shutil.copy(c / case / "scan.obj", ds / folder / f"{name}.obj")
         (ds / "annotations" / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(c / case / "scan.lnd", ds / "annotations" / folder / f"{name.upper()}.lnd")
-    for sub, name, case in (("HQ", "F1001_01", "st01_james_decimated"), ("HQ", "F1001_02", "st07_pred_in_inches_rotated"),
+    for sub, name, case in (("HQ", "F1001_01", "st01_james_decimated"),
+                            ("HQ", "F1001_02", "st07_pred_in_inches_rotated"),
                             ("LQ", "M1002_01", "st03_pred_in_metres_expression"),
                             ("LQ", "F1001_03", "st08_partial_prediction")):
         (pred / sub).mkdir(parents=True, exist_ok=True)
@@ -467,7 +467,8 @@ def test_cli_pred_topology(data_mirror, tmp_path, capsys):
     scan = s * mesh.vertices @ R.T + [3.0, -40.0, 800.0]
     save_obj(tmp_path / "scan.obj", scan, fmt="%.10f")
     lnd = s * lm @ R.T + [3.0, -40.0, 800.0]
-    (tmp_path / "scan.lnd").write_text("".join(f"{i + 1} {x!r} {y!r} {z!r}\n" for i, (x, y, z) in enumerate(lnd.tolist())))
+    (tmp_path / "scan.lnd").write_text(
+        "".join(f"{i + 1} {x!r} {y!r} {z!r}\n" for i, (x, y, z) in enumerate(lnd.tolist())))
     out = tmp_path / "o.json"
     argv = ["stirling", "--scan", str(tmp_path / "scan.obj"), "--scan-landmarks", str(tmp_path / "scan.lnd"),
             "--pred", str(root / "FLAME.obj"), "--json", str(out)]

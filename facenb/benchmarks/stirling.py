@@ -110,7 +110,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple, Sequence
@@ -137,6 +136,7 @@ __all__ = [
     "score_aligned",
     "format_distances",
     "write_distances",
+    "read_distances",
     "statistics",
 ]
 
@@ -640,8 +640,6 @@ def read_distances(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array(idx, dtype=np.int64), np.array(dist, dtype=np.float64)
 
 
-__all__.append("read_distances")
-
 
 # ============================================================================================================
 # dataset mode
@@ -963,4 +961,5 @@ def evaluate_dataset(
     return res
 
 
-__all__ += ["AGGREGATES", "StirlingImage", "list_images", "build_items", "score_one", "DatasetResult", "evaluate_dataset"]
+__all__ += ["AGGREGATES", "StirlingImage", "list_images", "build_items", "score_one", "DatasetResult",
+            "evaluate_dataset"]

@@ -53,7 +53,8 @@ def _bench(label, sv, slm, pv, pf, plm) -> None:
     print(f"  scan {len(sv)} vertices -> {n} in the face mask; prediction {len(pv)} vertices / {len(pf)} faces; "
           f"mean {res.mean_mm:.6f} mm, 3D-RMSE {res.rmse_mm:.6f} mm")
     print(f"  facenb single pair          {t_facenb:8.3f} s   {n / t_facenb:12,.0f} scan points/s   "
-          f"(CPU {c_facenb:.3f} s; target < {TARGET_SECONDS} s wall: {'met' if t_facenb < TARGET_SECONDS else 'NOT met'})")
+          f"(CPU {c_facenb:.3f} s; target < {TARGET_SECONDS} s wall: "
+          f"{'met' if t_facenb < TARGET_SECONDS else 'NOT met'})")
     print(f"  trimesh closest_point (x1)  {t_tm:8.3f} s   {n / t_tm:12,.0f} scan points/s   "
           f"ratio trimesh / facenb = {t_tm / t_facenb:.1f}x")
 
