@@ -98,6 +98,8 @@ Deliberate differences (documented, each an option where a choice exists)
 * A mask holding one vertex crashes the official script (``TypeError: iteration over a 0-d array``); facenb scores
   it. An empty mask (official: an empty file) is an :class:`~facenb.errors.InputError` (landmarks of another scan
   or unit).
+* Predicted landmarks are used in float64 whatever their file dtype (the official ``run_example.py`` passes Python
+  floats; a float32 ``.npy`` handed to the official function unconverted would run its Procrustes in float32).
 * ``StirlingOptions(reflection="forbid")`` forces a proper rotation (the behaviour the official code intended
   to make optional); ``mask_rule="pre-d1645f4"`` reproduces copies of the script from before 7 Mar 2018.
 
