@@ -86,6 +86,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.vocabulary import AFLW_YAW_BINS
 
 __all__ = [
     "N_IMAGES",
@@ -714,7 +715,7 @@ class NMEResult:
         import pandas as pd
 
         return pd.DataFrame({"image_index": np.asarray(self.image_index, int), "yaw": np.asarray(self.yaw, float),
-                             "bin": [("0-30", "30-60", "60-90")[b] for b in self.bin_of_image],
+                             "bin": [AFLW_YAW_BINS[b] for b in self.bin_of_image],
                              "nme": np.asarray(self.per_image, np.float64) * 100})
 
     def as_dict(self) -> dict:

@@ -66,6 +66,7 @@ import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from facenb.errors import InputError
+from facenb.vocabulary import REALY_REGIONS
 
 __all__ = [
     "REGIONS",
@@ -99,7 +100,7 @@ __all__ = [
 ]
 
 #: Column order of ``REALY_error.txt`` (and of every table here).
-REGIONS: tuple[str, ...] = ("nose", "mouth", "forehead", "cheek")
+REGIONS: tuple[str, ...] = REALY_REGIONS
 
 #: The official ``keypoints_region_map`` (indices into the 85 REALY keypoints; the first 68 follow ibug-68).
 KEYPOINT_REGIONS: dict[str, tuple[int, ...]] = {
