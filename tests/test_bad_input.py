@@ -326,6 +326,26 @@ def _facescape_folder(P, cd=None, n_wild=400, cr=None):
     return ["facescape", "--results", P.tmp / "fs", "--dataset", "fswild"]
 
 
+def _dataset_dirs(P, list_text: str):
+    for d in ("scans/S1", "lmks/S1", "preds/S1/selfie"):
+        (P.tmp / d).mkdir(parents=True)
+    save_obj(P.tmp / "scans/S1/scan.obj", P.scan_v, P.faces)
+    save_pp(P.tmp / "lmks/S1/scan.pp", P.scan_lm)
+    save_obj(P.tmp / "preds/S1/selfie/IMG_X.obj", P.pred_v, P.faces)  # misnamed: the list says IMG_1
+    save_landmarks_txt(P.tmp / "preds/S1/selfie/IMG_X.txt", P.pred_lm)
+    (P.tmp / "list.txt").write_text(list_text)
+    return ["now", "--image-list", P.tmp / "list.txt", "--scans", P.tmp / "scans", "--scan-landmarks-dir",
+            P.tmp / "lmks", "--predictions", P.tmp / "preds", "--out", P.tmp / "o", "--no-progress"]
+
+
+def _dataset_blank_list(P):
+    return _dataset_dirs(P, "\n  \n"), "list.txt", ["no image"], []
+
+
+def _dataset_nothing_scorable(P):
+    return _dataset_dirs(P, "S1/selfie/IMG_1.jpg\n"), "IMG_1.obj", ["no prediction found"], []
+
+
 def _facescape_negative_cd(P):
     cd = np.linspace(1.0, 3.0, 400)
     cd[17] = -0.5
@@ -384,6 +404,8 @@ ROWS = [
     # text that is not text
     Row("binary image list", _binary_image_list, "10"),
     Row("non-UTF-8 reported-results CSV", _latin1_results_csv, "10"),
+    Row("dataset: blank image list", _dataset_blank_list, "4"),
+    Row("dataset: every prediction misnamed", _dataset_nothing_scorable, "4"),
     # FaceScape per-image files
     Row("FaceScape negative chamfer distance", _facescape_negative_cd, "8"),
     Row("FaceScape completeness above 1", _facescape_cr_above_one, "8"),
@@ -398,6 +420,53 @@ def test_bad_input_is_one_line_exit_2(row, tmp_path, capsys):
     capsys.readouterr()
     argv, name, needles, forbidden = row.build(P)
     assert_refused(*run_cli(argv, capsys), name, needles, forbidden)
+
+
+@pytest.mark.parametrize("which", ["realy_templates", "aflw2000_3d"])
+def test_damaged_cached_data_is_not_called_missing(which, tmp_path, capsys, monkeypatch):
+    """A cached or mirrored ground truth / template whose bytes fail the registry's sha256 is named as damaged."""
+    from facenb import data
+
+    mirror = tmp_path / "mirror"
+    (mirror / which).mkdir(parents=True)
+    first = data.dataset(which).files[0].name
+    (mirror / which / first).write_bytes(b"not the registered bytes")
+    monkeypatch.setenv("FACENB_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("FACENB_DATA", str(tmp_path / "cache"))
+    (tmp_path / "p").mkdir()
+    P = make_pair(tmp_path / "p")
+    if which == "realy_templates":
+        argv = ["realy", "--keypoints", P.tmp, "--regions", P.tmp, "--scale", P.pred_txt, "--predictions", P.tmp,
+                "--template", "HIFI3D", "--out", tmp_path / "o", "--no-progress"]
+    else:
+        np.save(tmp_path / "p.npy", np.zeros((2000, 2, 68), np.float32))
+        argv = ["aflw2000", "--pred", tmp_path / "p.npy"]
+    assert_refused(*run_cli(argv, capsys), first, ["damaged", "--force"], ["not found", "not available"])
+
+
+def test_realy_empty_scale_file_names_it(conformance_dir, data_mirror, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "case"
+    shutil.copytree(conformance_dir / "realy" / "realy01_hifi3d_topology", work)
+    (work / "metrical_scale.txt").write_text("")
+    argv = ["realy", "--keypoints", work / "REALY_HIFI3D_keypoints", "--regions", work / "REALY_scan_region",
+            "--scale", work / "metrical_scale.txt", "--predictions", work / "prediction",
+            "--template", data_mirror / "realy_templates" / "HIFI3D.obj", "--out", tmp_path / "o", "--no-progress"]
+    assert_refused(*run_cli(argv, capsys), "metrical_scale.txt", ["empty"], ["1.obj"])
+
+
+def test_aflw2000_crop_predictions_declared_as_image(data_mirror, tmp_path, capsys):
+    from facenb.benchmarks import aflw2000 as A
+
+    gt = A.load_ground_truth(data_mirror / "aflw2000_3d")
+    g, roi = gt.pts68.astype(np.float64), gt.roi_box.astype(np.float64)
+    crop = g.copy()
+    crop[:, 0] = (g[:, 0] - roi[:, [0]]) * A.CROP_SIZE / (roi[:, [2]] - roi[:, [0]])
+    crop[:, 1] = (g[:, 1] - roi[:, [1]]) * A.CROP_SIZE / (roi[:, [3]] - roi[:, [1]])
+    np.save(tmp_path / "crop.npy", crop[:, :2].astype(np.float32))
+    argv = ["aflw2000", "--pred", tmp_path / "crop.npy", "--coords", "image", "--gt-dir", data_mirror / "aflw2000_3d"]
+    assert_refused(*run_cli(argv, capsys), "crop.npy", ["crop pixels"])
 
 
 @pytest.mark.skipif(ROOT, reason="root may write into a read-only (0o500) folder: the probe cannot fail as root")
