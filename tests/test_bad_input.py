@@ -483,6 +483,16 @@ def test_read_only_output_folder(tmp_path, capsys):
         ro.chmod(0o700)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc (a folder nobody, root included, can "
+                    "create files in)")
+def test_unwritable_output_folder_even_for_root(tmp_path, capsys):
+    """/proc refuses new files to every user: the write probe fails where os.access would say yes to root."""
+    P = make_pair(tmp_path)
+    assert_refused(*run_cli(P.argv("--json", "/proc/facenb.json"), capsys), "/proc", ["not writable"])
+    assert_refused(*run_cli(["now", "--dataset", P.tmp, "--predictions", P.tmp, "--out", "/proc/facenb_out"],
+                            capsys), "/proc", ["not writable"])
+
+
 def test_outputs_are_checked_before_scoring(tmp_path, capsys, monkeypatch):
     """A bad --json is refused before the (here: sabotaged) scorer runs."""
     P = make_pair(tmp_path)
