@@ -21,7 +21,7 @@ def test_notebook_default_parameters(tmp_path, monkeypatch):
     assert "Stirling/FG2018: 1363 scan vertices in the face mask" in text
     assert "crop: 1204 of 6393 scan vertices within 95 mm of the nose tip" in text
     assert "Florence (prnet): NME" in text and "Florence (ganfit)" in text
-    for row in ("prnet (default)", "prnet, no ICP", "ganfit", "m3dfb (E1)"):
+    for row in ("prnet (default)", "prnet, distances after the ICP", "prnet, no ICP", "ganfit", "m3dfb (E1)"):
         assert row in text
     assert "★ PRNet" in text and "3.7551" in text and "2.06" in text
     assert "Stirling: not scored -- set stirling_dir" in text and "Florence: not scored -- set florence_dir" in text
@@ -49,7 +49,8 @@ def test_notebook_scores_a_florence_folder(tmp_path, monkeypatch):
     root = need(mirror_root(), "public data mirror")
     monkeypatch.setenv("FACENB_DATA_MIRROR", str(root))
     m = load_mesh(root / "james_scan" / "james.obj")
-    micc, lmk, pred = _fake_micc(tmp_path, (m.vertices, m.faces, F.ibug68_from_ljson(root / "james_scan" / "james.ljson")))
+    lm = F.ibug68_from_ljson(root / "james_scan" / "james.ljson")
+    micc, lmk, pred = _fake_micc(tmp_path, (m.vertices, m.faces, lm))
     text, _ = run_notebook(NOTEBOOK, tmp_path / "florence.ipynb", {
         "florence_dir": str(micc), "florence_predictions_dir": str(pred), "florence_landmarks_dir": str(lmk),
         "florence_protocol": "ganfit", "out_dir": str(tmp_path / "out")})

@@ -11,11 +11,16 @@ Protocols (presets)
 ``"prnet"`` (default, :data:`OFFICIAL`): the VRN protocol that PRNet (Feng et al. 2018, NME 3.7551 %) follows.
     Described by VRN's author in the issues of ``AaronJackson/vrn`` (repository @ ``ea51847``):
 
-    * #144 (2020-04-06): "ICP should only need to be used for finding the correspondence, once you have that the NME
-      can be calculated"; the prediction is brought back to the input frame by inverting the image transform, "there
-      should not be any need to apply any manual scaling" -- a *rigid* ICP (MATLAB ``pcregrigid``: point-to-point,
-      no scale, ``MaxIterations`` 20), prediction moving.
-    * #99 (2018-09-01): correspondences "by doing ICP and do nearest neighbours".
+    * #143 (2020-04-02): ICP is used only to find the correspondence between the (volume-extracted) prediction and
+      the ground truth; "we are not using the aligned mesh to compute the error" -- the moved copy is discarded, so
+      the distances are measured with the prediction at its pose before the ICP (``error_frame="initial"``).
+    * #144 (2020-04-06): the prediction is brought back to the input frame by inverting the image transform ("there
+      should not be any need to apply any manual scaling"); "ICP should only need to be used for finding the
+      correspondence" -- a rigid ICP (the asker's MATLAB ``pcregrigid``: point-to-point, no scale, 20 iterations by
+      default), prediction moving.
+    * #99 (2018-09-01): the main paper's NME is "without explicit alignment" (correspondences "by doing ICP and ...
+      nearest neighbours"; depth aligned by the mean z), the supplement's removes the rigid transformation
+      (``error_frame="aligned"``).
     * #88 (2018-06-19): the NME is normalised by the 3D *outer* interocular distance (iBUG landmarks 37 and 46,
       1-based) of the ground truth; on Florence the landmarks were detected on the frontal texture and lifted to 3D.
     * #158 (2021-01-29): the test images are renders of each scan at 15 poses (pitch -15, -20, -25 degrees x yaw
@@ -24,8 +29,8 @@ Protocols (presets)
     What the issues do not state, facenb chooses and documents: the ground truth is cropped to a 95 mm ball around
     the nose tip (the crop of Genova et al. 2018 as implemented in GANFit, below); distances are measured from each
     cropped ground-truth vertex to its nearest predicted vertex; ``frontal1`` is the ground-truth scan; the
-    prediction is brought near the scan by a rigid landmark Procrustes when its 68 landmarks are given (VRN used
-    the known render transform), else by centring.
+    prediction is brought near the scan by a rigid landmark Procrustes when its 68 landmarks are given (VRN used the
+    known render transform; its pose error then counts in the NME as in VRN's main numbers), else by centring.
 
 ``"ganfit"``: ``micc_evaluation.py`` of ``barisgecer/GANFit`` @ ``73d664506edb19671ba9d3903e8847ba677572e6``
     (GANFit, Gecer et al. 2019; "borrowed from Genova et al. CVPR 2018", README): ground truth registered to a
@@ -63,7 +68,7 @@ icp                 "point_to_point"     "point_to_surface"   "point_to_point"  
 icp_scale           False                True                 False                pcregrigid rigid; AlignmentSimilarity
 icp_direction       "pred_to_gt"         = correspondence     "pred_to_gt"         pcregrigid(moving=prediction);
                                                                                    GANFit per direction; Open3D source
-icp_max_iter        20                   1000                 30                   pcregrigid; ``while``; Open3D
+icp_max_iter        20                   1000                 30                   pcregrigid default; ``while``; Open3D
 icp_tol_mm          0.001                0.001                1e-6                 GANFit ``> 0.001``; pcregrigid and
                                                                                    Open3D stop on other criteria (the
                                                                                    closest facenb rule)
@@ -71,6 +76,8 @@ correspondence      "gt_to_pred"         "symmetric"          "pred_to_gt"      
                                                                                    two calls averaged; M3DFB Chamfer
 distance            "vertex"             "surface"            "vertex"             #99 nearest neighbours; VTK closest
                                                                                    point; M3DFB DenseP2PDistance
+error_frame         "initial"            "aligned"            "aligned"            vrn #143; GANFit/M3DFB measure after
+                                                                                   their ICP
 normaliser          "outer_interocular"  "none"               "none"               #88; GANFit/M3DFB report mm
 scans               "frontal1"           "min"                "frontal1"           GANFit ``np.min(distances, 1)``
 ==================  ===================  ===================  ===================  =====================================
@@ -79,15 +86,18 @@ Equations. With ``P`` the cropped ground-truth vertices (``|P - L_30| <= r``), `
 initial alignment and the ICP (prediction -> ground truth), ``S`` the moved prediction (its vertices or its
 triangles, per ``distance``):
 
-.. math:: d_i = \\min_{q \\in T(S)} \\lVert p_i - q \\rVert_2,\\quad
+.. math:: d_i = \\lVert p_i - T_e(T^{-1}(q_i)) \\rVert_2,\\quad
+          q_i = \\arg\\min_{q \\in T(S)} \\lVert p_i - q \\rVert_2,\\quad
           \\text{mean} = \\frac{1}{|P|} \\sum_i d_i,\\quad
           \\text{NME} = 100\\,\\frac{\\text{mean}}{\\lVert L_{36} - L_{45} \\rVert_2}\\ \\%
 
 (``gt_to_pred``); ``pred_to_gt`` swaps the roles (``p_i`` the moved predicted vertices within the crop radius of
-``L_30``, ``S`` the whole scan -- GANFit's target in that direction is its whole registered ground truth); ``symmetric`` averages the two directional means, each after its own ICP (GANFit). ``L`` are the
-ground truth's iBUG-68 landmarks (0-based indices). The ICP always moves the *prediction* so that distances stay in
-the ground truth's millimetres (GANFit moves its registered ground truth, in template units -- with
-``icp_scale=True`` the two differ by the small residual scale).
+``L_30``, ``S`` the whole scan -- GANFit's target in that direction is its whole registered ground truth);
+``symmetric`` averages the two directional means, each after its own ICP (GANFit). ``L`` are the ground truth's
+iBUG-68 landmarks (0-based indices); ``T_e = T`` (``error_frame="aligned"``) or the initial pose ``T_0``
+(``"initial"``, VRN: the correspondent is found under ``T`` but measured where the prediction was). The ICP always
+moves the *prediction* so that distances stay in the ground truth's millimetres (GANFit moves its registered ground
+truth, in template units -- with ``icp_scale=True`` the two differ by the small residual scale).
 
 Deviations from the published code (all because the inputs differ): GANFit evaluates template-registered ground
 truth against template-topology predictions (initial correspondence by vertex index); facenb evaluates the raw scan
@@ -206,6 +216,10 @@ class FlorenceOptions:
         Direction of the measured distances.
     distance : {"vertex", "surface"}
         Nearest vertex (a point cloud) or exact point-to-surface distance (:class:`facenb.distance.SurfaceQuery`).
+    error_frame : {"initial", "aligned"}
+        ``"initial"`` (VRN): the ICP only finds the correspondences, the distances are measured with the prediction
+        at its initial pose (the ICP-moved copy is discarded, vrn #143); ``"aligned"``: measured after the ICP
+        (VRN's supplementary "rigid transformation removed" numbers, GANFit, M3DFB).
     normaliser : {"outer_interocular", "none"}
         The headline score: NME in percent of the ground truth's 3D outer interocular distance ``|L36 - L45|``,
         or the mean distance in mm. Both are always reported.
@@ -228,6 +242,7 @@ class FlorenceOptions:
     icp_tol_mm: float = 1e-3
     correspondence: Literal["gt_to_pred", "pred_to_gt", "symmetric"] = "gt_to_pred"
     distance: Literal["vertex", "surface"] = "vertex"
+    error_frame: Literal["initial", "aligned"] = "initial"
     normaliser: Literal["outer_interocular", "none"] = "outer_interocular"
     scans: Literal["frontal1", "frontal2", "min", "mean"] = "frontal1"
 
@@ -242,6 +257,7 @@ class FlorenceOptions:
         one_of("icp_direction", _DIRS + (None,))
         one_of("correspondence", _CORRS)
         one_of("distance", _DISTS)
+        one_of("error_frame", ("initial", "aligned"))
         one_of("normaliser", _NORMS)
         one_of("scans", _SCANS)
         if self.crop_radius_mm is not None and not self.crop_radius_mm > 0:
@@ -274,13 +290,13 @@ OFFICIAL = PRNET
 #: GANFit ``micc_evaluation.py`` protocol (symmetric point-to-surface after similarity ICP, mm).
 GANFIT = FlorenceOptions(protocol="ganfit", tight_subjects=(28,), tight_radius_mm=60.0, init_scale=True,
                          icp="point_to_surface", icp_scale=True, icp_direction=None, icp_max_iter=1000,
-                         icp_tol_mm=1e-3, correspondence="symmetric", distance="surface", normaliser="none",
-                         scans="min")
+                         icp_tol_mm=1e-3, correspondence="symmetric", distance="surface", error_frame="aligned",
+                         normaliser="none", scans="min")
 #: M3DFB estimator E1 (landmark similarity, rigid point-to-point ICP, Chamfer prediction -> scan, mm).
 M3DFB = FlorenceOptions(protocol="m3dfb", crop_radius_mm=None, init_landmarks=(30, 36, 45, 48, 54), init_scale=True,
                         icp="point_to_point", icp_scale=False, icp_direction="pred_to_gt", icp_max_iter=30,
-                        icp_tol_mm=1e-6, correspondence="pred_to_gt", distance="vertex", normaliser="none",
-                        scans="frontal1")
+                        icp_tol_mm=1e-6, correspondence="pred_to_gt", distance="vertex", error_frame="aligned",
+                        normaliser="none", scans="frontal1")
 PRESETS = {"prnet": PRNET, "ganfit": GANFIT, "m3dfb": M3DFB}
 
 
@@ -654,15 +670,19 @@ def evaluate(gt_vertices: np.ndarray, gt_faces: np.ndarray | None, gt_landmarks6
             gt_t = target("gt", kind_icp) if icp_dir == "pred_to_gt" else None
             T, n_it = _icp(icp_dir, T0, P, V, pred_t, gt_t, o.icp_scale, int(o.icp_max_iter), float(o.icp_tol_mm))
             iters = max(iters, n_it)
+        # correspondences under the ICP pose T; distances under T (aligned) or the initial pose T0 (VRN)
+        T_err = T if o.error_frame == "aligned" else T0
         if measured == "gt_to_pred":
-            src, q = _closest_world("gt_to_pred", T, P, None, target("pred", o.distance), None)
+            q_local = target("pred", o.distance).closest(apply_transform(_inverse(T), P))
+            src, q = P, apply_transform(T_err, q_local)
         else:
             pm = pred_subset(T)
             if not pm.any():
                 raise InputError("no predicted vertex inside the crop after the alignment", None,
                                  "check the prediction's units and landmarks")
             pred_mask = pm
-            src, q = _closest_world("pred_to_gt", T, None, S[pm], None, target("gt", o.distance))
+            q = target("gt", o.distance).closest(apply_transform(T, S[pm]))
+            src = apply_transform(T_err, S[pm])
         runs[measured] = (np.linalg.norm(src - q, axis=1), T)
 
     if o.correspondence == "symmetric":
@@ -700,6 +720,7 @@ def compare_protocols(gt_vertices, gt_faces, gt_landmarks68, pred_vertices, pred
             "prnet, pred -> gt distances": PRNET.with_(correspondence="pred_to_gt"),
             "prnet, symmetric": PRNET.with_(correspondence="symmetric"),
             "prnet, similarity ICP": PRNET.with_(icp_scale=True, init_scale=True),
+            "prnet, distances after the ICP": PRNET.with_(error_frame="aligned"),
             "prnet, no ICP": PRNET.with_(icp="none"),
             "ganfit": GANFIT,
             "m3dfb (E1)": M3DFB,
