@@ -49,6 +49,8 @@ def _add_florence(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--correspondence", choices=("gt_to_pred", "pred_to_gt", "symmetric"),
                      help="direction of the measured distances")
     opt.add_argument("--distance", choices=("vertex", "surface"), help="nearest vertex or exact point-to-surface")
+    opt.add_argument("--error-frame", choices=("initial", "aligned"),
+                     help="measure with the prediction at its initial pose (VRN: ICP only pairs points) or after ICP")
     opt.add_argument("--scans", choices=("frontal1", "frontal2", "min", "mean"), help="dataset: which frontal scan")
     p.set_defaults(func=_run_florence)
 
@@ -62,7 +64,7 @@ def _options(args: argparse.Namespace):
         if args.crop_radius < 0:
             raise InputError("--crop-radius must be >= 0", None, "give a radius in mm, or 0 for no crop")
         ch["crop_radius_mm"] = None if args.crop_radius == 0 else float(args.crop_radius)
-    for name in ("icp", "correspondence", "distance", "scans"):
+    for name in ("icp", "correspondence", "distance", "error_frame", "scans"):
         if getattr(args, name) is not None:
             ch[name] = getattr(args, name)
     if args.icp_scale is not None:

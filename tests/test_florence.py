@@ -390,6 +390,11 @@ def test_cli_single_pair(james, tmp_path):
     rc, out, err = _cli("--scan", tmp_path / "scan.obj", "--scan-landmarks", tmp_path / "scan.ljson", "--pred",
                         tmp_path / "pred.obj", "--protocol", "ganfit", "--crop-radius", "0")
     assert rc == 0 and "Florence (custom)" in out
+    rc, out, err = _cli("--scan", tmp_path / "scan.obj", "--scan-landmarks", tmp_path / "scan.ljson", "--pred",
+                        tmp_path / "pred.obj", "--pred-landmarks", tmp_path / "pred.txt", "--error-frame", "aligned",
+                        "--json", tmp_path / "a.json")
+    want = F.evaluate(v, f, lm, g.vertices, g.faces, F.PRNET.with_(error_frame="aligned"), pred_landmarks68=g.landmarks)
+    assert rc == 0 and json.loads((tmp_path / "a.json").read_text())["mean_mm"] == pytest.approx(want.mean_mm, rel=1e-6)
 
 
 @pytest.mark.parametrize("args, match", [
