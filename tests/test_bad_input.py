@@ -523,6 +523,16 @@ def test_obj_with_latin1_comment_scores(tmp_path, capsys):
     assert main(P.argv()) == 0
 
 
+def test_unreferenced_far_vertices_do_not_count_as_extent(tmp_path):
+    """Only triangles are scored: 200 unreferenced vertices 5 m away (as in conformance now04) change nothing."""
+    P = make_pair(tmp_path)
+    ref = now.evaluate_files(P.scan, P.scan_pp, P.pred, P.pred_txt)
+    far = np.vstack([P.pred_v, np.random.default_rng(1).normal(size=(200, 3)) * 10 + 5000.0])
+    save_obj(P.pred, far, P.faces, fmt="%.9g")
+    res = now.evaluate_files(P.scan, P.scan_pp, P.pred, P.pred_txt)
+    np.testing.assert_array_equal(res.distances, ref.distances)
+
+
 def test_fswild_df2net_374_lines_is_the_official_quirk(tmp_path):
     from facenb.benchmarks import facescape as fs
 

@@ -22,3 +22,22 @@ def test_james_ljson_v3_to_now7(data_mirror):
     assert 80 < LM.outer_eye_distance(l7) < 110
     assert l7[4, 1] < l7[1, 1] and l7[5, 1] < l7[4, 1]
     assert l7[0, 0] < l7[3, 0]  # subject's right at negative x
+
+
+def test_check_spread_refuses_identical_and_collinear_sets_naming_the_file():
+    import pytest
+
+    from facenb.errors import InputError
+    from facenb.landmarks import check_spread
+
+    face = np.array([[-45, 35, 60], [-15, 35, 70], [15, 35, 70], [45, 35, 60], [0, 0, 80], [-25, -25, 70],
+                     [25, -25, 70]], dtype=np.float64)
+    check_spread(face, "face.txt")
+    with pytest.raises(InputError, match=r"^same\.txt: all 7 landmarks are the same point"):
+        check_spread(np.repeat(face[:1], 7, axis=0), "same.txt")
+    line = face[0] + np.linspace(0, 1, 7)[:, None] * (face[3] - face[0])
+    with pytest.raises(InputError, match=r"^line\.txt: .*lie on"):
+        check_spread(line, "line.txt")
+    # nearly collinear: second extent 1 % of the first (below the 5 % cut) -- still refused
+    with pytest.raises(InputError, match="line"):
+        check_spread(line + np.outer(np.linspace(-1, 1, 7) ** 2, [0, 0.45, 0]), "nearly.txt")
