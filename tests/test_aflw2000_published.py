@@ -79,7 +79,8 @@ def test_reader_rows_and_landmarks(release):
     v = loadmat(root / f"results/2DASL_results/{n}.mat")["vertex"]
     np.testing.assert_array_equal(pub.landmarks["2DASL"][7], v[:, pub.keypoint_vertices])
     np.testing.assert_array_equal(pub.dense("3DDFA", n)[:, pub.keypoint_vertices], pub.landmarks["3DDFA"][7])
-    np.testing.assert_array_equal(pub.landmarks["PRNet"][7], np.loadtxt(root / f"results/PRNet_results/kpt/{n}_kpt.txt").T)
+    kpt = np.loadtxt(root / f"results/PRNet_results/kpt/{n}_kpt.txt")
+    np.testing.assert_array_equal(pub.landmarks["PRNet"][7], kpt.T)
     for m in P.METHODS:
         assert pub.landmarks[m].shape == (40, 3, 68)
 
