@@ -50,6 +50,18 @@ option            values                              meaning
                                                       squares (no float32 rounding; not an official number).
 ================  =================================  =========================================================
 
+The options are the fields of the frozen :class:`AFLW2000Options`; :data:`OFFICIAL` holds the first value of each
+row. :func:`evaluate` takes ground truth first, prediction second, options last
+(``evaluate(gt, pred, OFFICIAL)``; keyword overrides such as ``coords='image'`` are accepted, and so is the earlier
+order ``evaluate(pred, gt)``).
+
+Frame check (not part of the official code)
+-------------------------------------------
+A prediction in the wrong frame gives a plausible-looking but meaningless number (crop pixels read as image
+pixels gave 154.9 %). :func:`check_coords` compares, per image, the centroid of the predicted landmarks with the
+ground truth's, in units of the GT box size; when the median offset exceeds 0.5 it raises an :class:`InputError`
+saying which frame the values look like (``check_frame=False`` in :func:`evaluate` turns it off).
+
 Floating-point details reproduced by ``arithmetic='numpy1'``
 ------------------------------------------------------------
 The official code runs on float32 arrays; its numbers depend on where numpy rounds:

@@ -69,7 +69,9 @@ Exactness notes
 * 2DASL's dense GT is rebuilt from the ``.mat`` 3DMM parameters with the BFM and flipped to image rows
   (``grdVertex(2,:) = 1 - y + 450``); its normaliser for the reconstruction is the dense GT box, for the dense
   alignment the 68-landmark box. SADRNet and PRNet-PyTorch work on UV position maps restricted to the face-region
-  mask (pass that point set as ``vertex_index`` or as the arrays themselves).
+  mask (pass that point set as ``vertex_index`` or as the arrays themselves). SADRNet's reconstruction takes the
+  outer eye corners from the GT position map (the dense GT at the landmark vertices), not from ``pt3d_68``: pass
+  those points as ``gt_landmarks`` to reproduce it.
 * The dense ground truth of AFLW2000-3D comes from the Basel Face Model, which is licence-gated: facenb never
   builds it; :func:`dense_nme` takes it as input, and :func:`dense_nme_folder` reads a folder of per-image
   ``(3, n)`` arrays (``<name>.npy`` or ``.mat`` with ``vertex``) that the user generated with a licensed BFM.
