@@ -450,6 +450,13 @@ def test_dataset_mode(james, tmp_path):
     assert one["scan"] in ("frontal1", "frontal2")
     assert res.per_setting["Indoor-Cooperative"]["n"] == 2 and res.per_setting["PTZ-Indoor"]["n"] == 1
     assert json.loads((tmp_path / "out" / "florence.json").read_text())["protocol"] == "ganfit"
+    claims = [{"id": "x-nme", "benchmark": "florence", "metric": "nme_3d_reconstruction", "statistic": "mean"},
+              {"id": "x-mm", "benchmark": "florence", "metric": "shape_error", "statistic": "std"},
+              {"id": "x-st", "benchmark": "stirling", "metric": "scan_to_mesh", "statistic": "mean"}]
+    got = F.claim_values(res, claims)
+    assert set(got) == {"x-nme", "x-mm"} and got["x-nme"][1] == "R"
+    assert got["x-nme"][0] == pytest.approx(np.mean([r["nme_percent"] for r in res.rows]))
+    assert got["x-mm"][0] == pytest.approx(np.std([r["mean_mm"] for r in res.rows]))
     # CLI: cached rerun, a missing item -> exit 1
     rc, out, err = _cli("--dataset", micc, "--predictions", pred, "--landmarks", lmk, "--out", tmp_path / "out",
                         "--protocol", "ganfit", "--no-progress")

@@ -161,6 +161,7 @@ __all__ = [
     "DatasetResult",
     "evaluate_dataset",
     "compare_protocols",
+    "claim_values",
 ]
 
 #: The three MICC video settings (GANFit's folder names).
@@ -917,3 +918,34 @@ def evaluate_dataset(florence_dir: str | Path, predictions_dir: str | Path, out:
     result = DatasetResult(rows, per_setting, overall, res, Path(out), options)
     runner.write_summary(Path(out), "florence", result.summary(), rows)
     return result
+
+
+def claim_values(result: DatasetResult, claims) -> dict:
+    """Recomputed values of published Florence claims from a dataset run (for the paper notebooks' tier R).
+
+    Parameters
+    ----------
+    result : DatasetResult
+        :func:`evaluate_dataset` over the method's predictions.
+    claims : DataFrame or iterable of mappings
+        Seed claims with ``id``, ``benchmark``, ``metric``, ``statistic`` (e.g. ``results.seed_claims_frame``).
+        ``nme_3d_reconstruction`` claims take each prediction's ``nme_percent``, ``shape_error`` claims its
+        ``mean_mm``; ``mean`` or ``std`` (population) over the scored predictions.
+
+    Returns
+    -------
+    dict claim id -> (value, "R", source)
+    """
+    recs = claims.to_dict(orient="records") if hasattr(claims, "to_dict") else list(claims)
+    out = {}
+    for c in recs:
+        col = {"nme_3d_reconstruction": "nme_percent", "shape_error": "mean_mm"}.get(c.get("metric"))
+        if c.get("benchmark") != "florence" or col is None or c.get("statistic") not in ("mean", "std"):
+            continue
+        vals = np.array([r[col] for r in result.rows], dtype=np.float64)
+        if vals.size == 0:
+            continue
+        value = float(vals.mean() if c["statistic"] == "mean" else vals.std())
+        out[c["id"]] = (value, "R", f"facenb.benchmarks.florence (protocol {result.options.protocol}) on "
+                                    f"{vals.size} predictions in {result.out_dir}")
+    return out
