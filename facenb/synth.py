@@ -25,7 +25,7 @@ import json
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from facenb.align import rodrigues
 from facenb.errors import InputError
 
 __all__ = ["SurreyModel", "load_sfm", "MethodSpec", "METHODS", "NOW7_IBUG_1BASED", "synth_now", "SynthResult",
-           "load_truth"]
+           "synth_realy", "load_truth"]
 
 NOW7_IBUG_1BASED = (37, 40, 43, 46, 34, 49, 55)
 CHALLENGE_CYCLE = ("multiview_neutral", "multiview_expressions", "multiview_occlusions", "selfie")
@@ -314,6 +314,7 @@ class SynthResult:
     predictions: dict
     truth: Path
     n_images: int
+    realy_args: tuple = ()
 
     def summary(self) -> dict:
         return {"out": str(self.out), "predictions": {k: str(v) for k, v in self.predictions.items()},
@@ -458,3 +459,195 @@ def load_truth(path: str | Path) -> dict:
         return json.loads(p.read_text())
     except json.JSONDecodeError:
         raise InputError("truth.json is not valid JSON", p, "write it again with `facenb synth`") from None
+
+
+# ===================================================================================================== REALY
+#: Keypoint groups (indices into REALY's 85) whose neighbourhoods form the synthetic scan regions.
+_REALY_GROUPS = {"nose": tuple(range(27, 36)), "mouth": tuple(range(48, 68)),
+                 "cheek": tuple(range(68, 85)) + (1, 2, 3, 4, 12, 13, 14, 15)}
+
+
+class _Transfer(NamedTuple):
+    """SFM -> template correspondence: template vertices (mm, SFM frame), SFM triangle + barycentric weights of
+    each vertex's closest point on the SFM mean, and a fall-off weight (1 on the face, -> 0 away from it)."""
+
+    template_mm: np.ndarray
+    tri: np.ndarray
+    weights: np.ndarray
+    falloff: np.ndarray
+    mean: np.ndarray
+
+
+def _transfer(sfm: SurreyModel, template_vertices: np.ndarray, template_lm7: np.ndarray) -> _Transfer:
+    from facenb.align import procrustes
+    from facenb.distance import SurfaceQuery
+
+    sim = procrustes(sfm.mean[sfm.now7], template_lm7)  # template frame -> SFM mm frame
+    t_mm = sim.scale * (np.asarray(template_vertices, dtype=np.float64) @ sim.rotation.T) + sim.translation
+    cp = SurfaceQuery(sfm.mean, sfm.faces).query(t_mm)
+    tri = sfm.faces[cp.face_index]
+    a, b, c = (sfm.mean[tri[:, k]] for k in range(3))
+    # barycentric coordinates of the closest points
+    v0, v1, v2 = b - a, c - a, cp.points - a
+    d00, d01, d11 = (v0 * v0).sum(1), (v0 * v1).sum(1), (v1 * v1).sum(1)
+    d20, d21 = (v2 * v0).sum(1), (v2 * v1).sum(1)
+    den = np.where(np.abs(d00 * d11 - d01 ** 2) > 0, d00 * d11 - d01 ** 2, 1.0)
+    w1 = (d11 * d20 - d01 * d21) / den
+    w2 = (d00 * d21 - d01 * d20) / den
+    weights = np.column_stack([1.0 - w1 - w2, w1, w2])
+    falloff = np.exp(-(cp.distances / 15.0) ** 2)
+    return _Transfer(t_mm, tri, weights, falloff, sfm.mean)
+
+
+def _on_template(tr: _Transfer, sfm_vertices: np.ndarray) -> np.ndarray:
+    """The template (mm) deformed by the SFM displacement ``sfm_vertices - mean`` at the corresponding points."""
+    disp = np.einsum("nk,nkj->nj", tr.weights, (sfm_vertices - tr.mean)[tr.tri])
+    return tr.template_mm + tr.falloff[:, None] * disp
+
+
+def _largest_component(mask: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``mask`` reduced to its largest connected piece (triangles with all corners in the mask)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    f = faces[mask[faces].all(axis=1)]
+    if len(f) == 0:
+        return mask & False
+    n = len(mask)
+    e = np.vstack([f[:, [0, 1]], f[:, [1, 2]]])
+    adj = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, label = connected_components(adj, directed=False)
+    used = np.zeros(n, dtype=bool)
+    used[f.ravel()] = True
+    biggest = np.bincount(label[used]).argmax()
+    return used & (label == biggest)
+
+
+def _realy_regions(v_mm: np.ndarray, faces: np.ndarray, kp: np.ndarray) -> dict[str, np.ndarray]:
+    """Vertex masks of the four synthetic scan regions on the template, from the 85 keypoints (mm, y up, face
+    towards +z), each one connected piece: nose / mouth = within 12 / 10 mm of their keypoints (27-35 / 48-67);
+    forehead = from below the eyes to 45 mm above the eyebrows, between the brows' ends (it holds REALY's forehead
+    keypoints: eyes and brows); cheek = within 18 mm of the cheek keypoints and nearer to them than to the nose and
+    mouth, outside the other regions."""
+    def dist(group):
+        return np.min(np.linalg.norm(v_mm[:, None, :] - kp[list(group)][None], axis=2), axis=1)
+
+    front = v_mm[:, 2] > kp[[0, 16], 2].mean() - 5.0
+    d = {r: dist(g) for r, g in _REALY_GROUPS.items()}
+    masks = {"nose": front & (d["nose"] < 12.0) & (d["nose"] <= d["mouth"]),
+             "mouth": front & (d["mouth"] < 10.0) & (d["mouth"] < d["nose"])}
+    brows, eyes = kp[17:27], kp[36:48]
+    masks["forehead"] = (front & (v_mm[:, 1] > eyes[:, 1].min() - 4.0) & (v_mm[:, 1] < brows[:, 1].max() + 45.0)
+                         & (v_mm[:, 0] > brows[:, 0].min() - 3.0) & (v_mm[:, 0] < brows[:, 0].max() + 3.0))
+    taken = masks["nose"] | masks["mouth"] | masks["forehead"]
+    masks["cheek"] = (front & (d["cheek"] < 18.0) & (d["cheek"] < d["nose"]) & (d["cheek"] < d["mouth"])
+                      & ~taken)
+    # nose, mouth, forehead: one piece each (the official non-rigid keypoint stage needs a keypoint in every
+    # piece); cheek (no keypoint stage): both cheeks
+    out = {r: _largest_component(masks[r], faces) for r in ("nose", "mouth", "forehead")}
+    out["cheek"] = masks["cheek"]
+    return out
+
+
+def synth_realy(out: str | Path, *, subjects: int = 2, methods: Sequence[str] | None = None, seed: int = 0,
+                template: str = "HIFI3D", scan_noise_mm: float = 0.15, sfm_dir: str | Path | None = None
+                ) -> SynthResult:
+    """Write a synthetic REALY set in the official layout (``facenb realy`` reads it unchanged).
+
+    Subjects are SFM identities carried onto the REALY template ``template`` (its vertices follow the SFM
+    displacement at their closest point on the SFM mean, fading out 15 mm away from the SFM face), in REALY's
+    normalised units (``metrical_scale.txt``: mm per unit, uniform 8.5-9.5 per subject).
+
+    Layout (``out``)::
+
+        REALY_HIFI3D_keypoints/<id>.obj      85 ground-truth keypoints (v lines; the template's barycentric points)
+        REALY_scan_region/<id>/{nose,mouth,forehead,cheek}.obj   scan regions (v + f), normal noise
+        metrical_scale.txt                   one line per subject
+        predictions/<method>/<id>.obj        prediction in the template topology (mm, arbitrary rigid frame)
+        truth.json                           per method, subject and region: the true error (mm) of the noise-free
+                                             region vertices to the prediction in the ground-truth frame
+
+    ``missing_parts`` does not apply (a REALY prediction has every template vertex).
+    """
+    from facenb.distance import SurfaceQuery
+    from facenb.landmarks import TOPOLOGIES, _topology_template, from_topology
+
+    if subjects < 1:
+        raise InputError("--subjects must be at least 1", None, "pass a positive count")
+    specs = _methods(methods or [m for m in METHODS if m != "missing_parts"])
+    if any(s.missing_mm for s in specs.values()):
+        raise InputError("method missing_parts does not apply to REALY (predictions keep every template vertex)",
+                         None, "leave it out of --methods")
+    names = {t.lower(): t for t in TOPOLOGIES}
+    if template.lower() not in names:
+        raise InputError(f"unknown REALY template {template!r}", None, "use one of " + ", ".join(TOPOLOGIES))
+    template = names[template.lower()]
+    sfm = load_sfm(sfm_dir)
+    tmpl = _topology_template(template)[0]
+    from facenb.benchmarks.realy import read_obj
+
+    tv = read_obj(tmpl.obj_path).vertices.astype(np.float64)
+    tf = np.asarray(tmpl.faces, dtype=np.int64)
+    tr = _transfer(sfm, tv, from_topology(tv, template))
+    root = Path(out)
+    for sub in ("REALY_HIFI3D_keypoints", "REALY_scan_region"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    scales, truth = [], {m: {} for m in specs}
+    ss = np.random.SeedSequence([seed, 1])
+    for si, sub_seq in enumerate(ss.spawn(subjects)):
+        rng = np.random.default_rng(sub_seq)
+        sid = str(si + 1)
+        alpha = np.clip(rng.normal(size=len(sfm.eigenvalues)), -2.5, 2.5)
+        gt = _on_template(tr, sfm.shape(alpha))
+        scale = float(rng.uniform(8.5, 9.5))
+        scales.append(scale)
+        kp = from_topology(gt, template, points="realy85")
+        _save_obj(root / "REALY_HIFI3D_keypoints" / f"{sid}.obj", kp / scale)
+        masks = _realy_regions(gt, tf, kp)
+        normals = _vertex_normals(gt, tf)
+        regions = {}
+        for r in ("nose", "mouth", "forehead", "cheek"):
+            idx = np.nonzero(masks[r])[0]
+            remap = -np.ones(len(gt), dtype=np.int64)
+            remap[idx] = np.arange(len(idx))
+            rf = remap[tf]
+            rf = rf[(rf >= 0).all(axis=1)]
+            used = np.unique(rf)
+            idx, rf = idx[used], np.searchsorted(used, rf)
+            noisy = gt[idx] + normals[idx] * rng.normal(scale=scan_noise_mm, size=(len(idx), 1))
+            _save_obj(root / "REALY_scan_region" / sid / f"{r}.obj", noisy / scale, rf)
+            regions[r] = gt[idx]
+        expression = _image_expression(sfm, "multiview_expressions", rng)
+        for name, spec in specs.items():
+            mrng = np.random.default_rng([seed, 1, si, list(METHODS).index(name)])
+            a = alpha.copy()
+            a[:40] += mrng.normal(scale=spec.coef_sigma, size=40)
+            pv = _on_template(tr, sfm.shape(a, {k: w * spec.expression_leak for k, w in expression.items()}))
+            if spec.smooth_iters:
+                pv = _laplacian_smooth(pv, tf, spec.smooth_iters)
+            if spec.scale != 1.0 or spec.rot_deg:
+                c = from_topology(pv, template)[:4].mean(axis=0)
+                pv = c + spec.scale * (pv - c) @ _rotation_y(spec.rot_deg * mrng.choice([-1.0, 1.0])).T
+            q = SurfaceQuery(pv, tf)
+            per = {r: q.query(regions[r]).distances for r in regions}
+            T = _rigid(mrng)
+            _save_obj(root / "predictions" / name / f"{sid}.obj", pv @ T[:3, :3].T + T[:3, 3], tf)
+            truth[name][sid] = {r: {**_stats(d), "per_vertex_mm": np.round(d, 5).tolist()} for r, d in per.items()}
+            truth[name][sid]["all_mean_mm"] = float(np.mean([per[r].mean() for r in per]))
+    (root / "metrical_scale.txt").write_text("".join(f"{s:.6f}\n" for s in scales))
+    doc = {
+        "benchmark": "realy", "synthetic": True, "generator": "facenb synth realy", "seed": seed,
+        "parameters": {"subjects": subjects, "template": template, "scan_noise_mm": scan_noise_mm},
+        "sources": ["surrey_face_model", f"realy_templates ({template}.obj, {template}.txt)"],
+        "methods": {m: asdict(s) for m, s in specs.items()},
+        "realy_args": ["--keypoints", str(root / "REALY_HIFI3D_keypoints"), "--regions",
+                       str(root / "REALY_scan_region"), "--scale", str(root / "metrical_scale.txt"),
+                       "--template", template],
+        "true_error": truth,
+        "per_vertex_order": "vertices of REALY_scan_region/<id>/<region>.obj, in file order",
+        "true_error_definition": "distance (mm) of each scan-region vertex's noise-free position to the predicted "
+                                 "surface in the ground-truth frame (no alignment)",
+    }
+    tp = root / "truth.json"
+    tp.write_text(json.dumps(doc))
+    return SynthResult(root, {m: root / "predictions" / m for m in specs}, tp, subjects, tuple(doc["realy_args"]))

@@ -84,3 +84,30 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["synth", "now", "--out", str(tmp_path), "--methods", "oracle"]) == 2
     assert "unknown synthetic method(s) oracle" in capsys.readouterr().err
     assert main(["synth", "now", "--out", str(tmp_path), "--subjects", "0"]) == 2
+
+
+def test_realy_set_passes_facenb_realy_and_is_graded(now_set, tmp_path):
+    _, folder = now_set
+    res = synth.synth_realy(tmp_path / "realy", subjects=1, methods=["precise", "coarse"], seed=3, sfm_dir=folder)
+    again = synth.synth_realy(tmp_path / "again", subjects=1, methods=["precise", "coarse"], seed=3, sfm_dir=folder)
+    assert (res.out / "predictions" / "coarse" / "1.obj").read_bytes() == \
+        (again.out / "predictions" / "coarse" / "1.obj").read_bytes()
+    truth = synth.load_truth(res.out)
+    assert truth["synthetic"] is True and truth["realy_args"] == list(res.realy_args)
+    scored = {}
+    for m, d in res.predictions.items():
+        assert main(["realy", *res.realy_args, "--predictions", str(d), "--out", str(tmp_path / m),
+                     "--no-progress"]) == 0
+        rows = [ln.split() for ln in (tmp_path / m / "REALY_error.txt").read_text().splitlines() if ln.strip()]
+        assert rows[0][0] == "1" and len(rows[0]) == 5
+        scored[m] = np.mean([float(x) for x in rows[0][1:]])
+    true = {m: truth["true_error"][m]["1"]["all_mean_mm"] for m in res.predictions}
+    assert true["precise"] < true["coarse"] and scored["precise"] < scored["coarse"]
+    for r in ("nose", "mouth", "forehead", "cheek"):
+        n = sum(ln.startswith("v ") for ln in (res.out / "REALY_scan_region" / "1" / f"{r}.obj").read_text().splitlines())
+        assert n == truth["true_error"]["precise"]["1"][r]["n_points"] > 300
+
+
+def test_realy_refuses_missing_parts(tmp_path, capsys):
+    assert main(["synth", "realy", "--out", str(tmp_path), "--methods", "missing_parts"]) == 2
+    assert "does not apply to REALY" in capsys.readouterr().err
