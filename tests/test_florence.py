@@ -472,3 +472,10 @@ def test_dataset_items_need_predictions(james, tmp_path):
         F.dataset_items(micc, empty, lmk)
     with pytest.raises(InputError, match="Florence \\(MICC\\) folder not found"):
         F.dataset_items(tmp_path / "nope", pred, lmk)
+    # like subject_30 of the public labels: no frontal2 landmarks -> the item says so (never silently dropped)
+    (lmk / "MICC_landmarks" / "subject_01" / "Model" / "frontal2" / "obj" / "1002.ljson").unlink()
+    items = {it.key: it for it in F.dataset_items(micc, pred, lmk, F.PRNET.with_(scans="frontal2"))}
+    assert "no frontal2 scan landmarks for subject_01" in items["subject_01/Indoor-Cooperative"].missing
+    items = {it.key: it for it in F.dataset_items(micc, pred, lmk, F.GANFIT)}  # min over the scans it has
+    assert items["subject_01/Indoor-Cooperative"].missing is None
+    assert [w for w, _, _ in items["subject_01/Indoor-Cooperative"].params["scans"]] == ["frontal1"]

@@ -806,8 +806,10 @@ def dataset_items(florence_dir: str | Path, predictions_dir: str | Path, landmar
             key = f"{s}/{setting}"
             mesh = preds[s].get(setting)
             params = {"subject": s, "setting": setting}
-            if not pairs:
-                continue  # no landmarks for the required scan: the subject is not part of the protocol
+            if not pairs:  # no landmarks for the required scan (public labels: subject_30 has no frontal2)
+                if mesh is not None:
+                    items.append(Item(key, (), params, f"no {'/'.join(wanted)} scan landmarks for {s} in {root}"))
+                continue
             if mesh is None:
                 items.append(Item(key, (), params, f"missing prediction {pd_ / s / (setting + '.obj')}"))
                 continue
