@@ -77,3 +77,27 @@ def test_recomputed_rows_may_carry_coverage():
     row = led.set_index("claim_id").loc["mica-now-test-mean"]
     assert row["tier"] == "S" and row["coverage"] == "10/200 scans"
     assert L.tier_counts(led)["S"] == 1
+
+
+def test_sources_are_the_ones_results_pick_chooses():
+    """The ledger ranks sources with facenb.results.pick (verified first, then source type), matching the metric."""
+    from facenb import results as RS
+
+    df = RS.load_reported()
+    claims = RS.seed_claims_frame(RS.load_seeds())
+    led = L.build_ledger().set_index("claim_id")
+    checked = 0
+    for c in claims.itertuples():
+        row = led.loc[c.id]
+        if row["tier"] != "Q":
+            continue
+        best = RS.pick(df, method=c.method, benchmark=c.benchmark, split=c.split, region=c.region, metric=c.metric,
+                       statistic=c.statistic)
+        if best.empty:
+            assert row["source"].startswith("seed page")
+            continue
+        assert row["source"].startswith(f"{best.iloc[0]['source_type']}: {best.iloc[0]['source_ref']}"), c.id
+        checked += 1
+    assert checked >= 20
+    # PRNet's dense 3D NME claim is compared with the same metric's number (agrees), not with another metric's
+    assert led.loc["prnet-aflw2000-nme3d-dense", "source"].endswith("(agrees)")

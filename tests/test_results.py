@@ -293,3 +293,11 @@ def test_plots_mark_highlighted_methods(real):
     fig = P.aflw_pose_bins(aflw.table, highlight=hi)
     starred = [t for t in fig.data if t.name.startswith(P.SEED_MARK)]
     assert [t.name for t in starred] == [f"{P.SEED_MARK}PRNet"] and starred[0].line.width > fig.data[0].line.width
+
+
+def test_default_table_and_seeds_are_package_resources():
+    from facenb import data
+
+    assert R.default_data_dir() == data.resource_dir("reported")
+    assert R.default_seeds_dir() == data.resource_dir("seeds")
+    assert len(R.load_reported()) == len(R.load_reported(R.default_data_dir())) > 0
