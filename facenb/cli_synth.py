@@ -1,4 +1,4 @@
-"""``facenb synth``: a public synthetic benchmark in the official layout (NoW; ground truth from public data)."""
+"""``facenb synth``: a public synthetic benchmark in the official layout (NoW, REALY, Stirling; public data only)."""
 from __future__ import annotations
 
 import argparse
@@ -25,21 +25,22 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (created; files overwritten)")
     p.add_argument("--subjects", type=int, default=2, help="number of subjects (default 2)")
     p.add_argument("--images-per-subject", type=int, default=4,
-                   help="NoW: images per subject, cycling through the 4 challenges (default 4)")
+                   help="NoW: images per subject, cycling through the 4 challenges (default 4); Stirling: HQ and "
+                        "LQ alternately")
     p.add_argument("--methods", nargs="+", metavar="NAME", help="synthetic methods (default all: "
                    + ", ".join(METHODS) + ")")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scan-subdivisions", type=int, default=0,
-                   help="NoW: midpoint subdivisions of the scan (0: 3448 vertices; 1: ~13.7k; 2: ~54k)")
+                   help="NoW, Stirling: midpoint subdivisions of the scan (0: 3448 vertices; 1: ~13.7k; 2: ~54k)")
     p.set_defaults(func=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     from facenb import synth
 
+    if args.scan_subdivisions < 0 or args.scan_subdivisions > 3:
+        raise InputError("--scan-subdivisions must be 0..3", None, "pass 0, 1, 2 or 3")
     if args.benchmark == "now":
-        if args.scan_subdivisions < 0 or args.scan_subdivisions > 3:
-            raise InputError("--scan-subdivisions must be 0..3", None, "pass 0, 1, 2 or 3")
         res = synth.synth_now(args.out, subjects=args.subjects, images_per_subject=args.images_per_subject,
                               methods=args.methods, seed=args.seed, scan_subdivisions=args.scan_subdivisions)
         print(f"synthetic NoW: {res.n_images} images, {len(res.predictions)} methods -> {res.out}")
@@ -47,12 +48,14 @@ def _run_synth(args: argparse.Namespace) -> int:
             print(f"  facenb now --dataset {res.out} --predictions {d} --out RESULTS/{m} --method {m}")
         return 0
     if args.benchmark == "realy":
-        if not hasattr(synth, "synth_realy"):
-            raise InputError("facenb synth realy is not available in this version", None, "use facenb synth now")
         res = synth.synth_realy(args.out, subjects=args.subjects, methods=args.methods, seed=args.seed)
         print(f"synthetic REALY: {res.n_images} subjects, {len(res.predictions)} methods -> {res.out}")
         for m, d in res.predictions.items():
             print(f"  facenb realy {' '.join(res.realy_args)} --predictions {d} --out RESULTS/{m}")
         return 0
-    raise InputError("facenb synth stirling is not available yet (the Stirling layout is not in facenb)", None,
-                     "use facenb synth now or facenb synth realy")
+    res = synth.synth_stirling(args.out, subjects=args.subjects, images_per_subject=args.images_per_subject,
+                               methods=args.methods, seed=args.seed, scan_subdivisions=args.scan_subdivisions)
+    print(f"synthetic Stirling/ESRC: {res.n_images} images, {len(res.predictions)} methods -> {res.out}")
+    for m, d in res.predictions.items():
+        print(f"  facenb stirling --dataset {res.out} --predictions {d} --out RESULTS/{m}")
+    return 0

@@ -33,7 +33,7 @@ from facenb.align import rodrigues
 from facenb.errors import InputError
 
 __all__ = ["SurreyModel", "load_sfm", "MethodSpec", "METHODS", "NOW7_IBUG_1BASED", "synth_now", "SynthResult",
-           "synth_realy", "load_truth"]
+           "synth_realy", "synth_stirling", "load_truth"]
 
 NOW7_IBUG_1BASED = (37, 40, 43, 46, 34, 49, 55)
 CHALLENGE_CYCLE = ("multiview_neutral", "multiview_expressions", "multiview_occlusions", "selfie")
@@ -651,3 +651,95 @@ def synth_realy(out: str | Path, *, subjects: int = 2, methods: Sequence[str] | 
     tp = root / "truth.json"
     tp.write_text(json.dumps(doc))
     return SynthResult(root, {m: root / "predictions" / m for m in specs}, tp, subjects, tuple(doc["realy_args"]))
+
+
+# ================================================================================================== Stirling
+#: Coefficient-noise multiplier per Stirling subset (LQ images are harder).
+SUBSET_DIFFICULTY = {"HQ": 1.0, "LQ": 1.4}
+
+
+def _placeholder_jpg(path: Path) -> None:
+    """A small grey JPEG standing for a test image (the synthetic methods do not read images)."""
+    from PIL import Image as _Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _Image.new("L", (16, 16), 128).save(path, format="JPEG")
+
+
+def synth_stirling(out: str | Path, *, subjects: int = 2, images_per_subject: int = 2,
+                   methods: Sequence[str] | None = None, seed: int = 0, scan_subdivisions: int = 0,
+                   scan_noise_mm: float = 0.2, annotator_sigma_mm: float = 0.5,
+                   sfm_dir: str | Path | None = None) -> SynthResult:
+    """Write a synthetic Stirling/ESRC FG2018 set in the release layout ``facenb stirling --dataset`` reads
+    (:mod:`facenb.benchmarks.stirling`, "Release layout").
+
+    Layout (``out``)::
+
+        Real_images__Subset_2D_FG2018/{HQ,LQ}/<subject>_<nn>.jpg   placeholder images (16 x 16 grey)
+        F_3D_N/<subject>_N.obj, M_3D_N/<subject>_N.obj             scans, mm (as synth_now's NoW scans)
+        annotations/{F,M}_3D_N/<subject>_N.lnd                     7 landmarks, ``id x y z`` lines
+        predictions/<method>/<HQ|LQ>/<image>.obj + .txt            prediction + 7 landmarks (arbitrary rigid frame)
+        truth.json                                                 true per-vertex error on the FG2018 face mask
+
+    Subjects alternate female / male names (``F1001``, ``M1002``, ...); image ``j`` of a subject is in HQ when
+    ``j`` is even, else LQ (coefficient noise x1.4).
+    """
+    from facenb.benchmarks import stirling as St
+    from facenb.distance import SurfaceQuery
+    from facenb.io import load_mesh, save_landmarks_txt
+
+    if subjects < 1 or images_per_subject < 1:
+        raise InputError("--subjects and --images-per-subject must be at least 1", None, "pass positive counts")
+    specs = _methods(methods)
+    sfm = load_sfm(sfm_dir)
+    root = Path(out)
+    images, truth = {}, {m: {} for m in specs}
+    for si, sub_seq in enumerate(np.random.SeedSequence([seed, 2]).spawn(subjects)):
+        rng = np.random.default_rng(sub_seq)
+        sex = "F" if si % 2 == 0 else "M"
+        subject = f"{sex}{1001 + si}"
+        alpha = np.clip(rng.normal(size=len(sfm.eigenvalues)), -2.5, 2.5)
+        shape = sfm.shape(alpha)
+        clean, noisy, sf = _scan(sfm, shape, rng, scan_subdivisions, scan_noise_mm)
+        scan_path = root / f"{sex}_3D_N" / f"{subject}_N.obj"
+        _save_obj(scan_path, noisy, sf)
+        lm = shape[sfm.now7] + rng.normal(scale=annotator_sigma_mm, size=(7, 3))
+        lnd = root / "annotations" / f"{sex}_3D_N" / f"{subject}_N.lnd"
+        lnd.parent.mkdir(parents=True, exist_ok=True)
+        lnd.write_text("".join(f"{i + 1} {x:.6f} {y:.6f} {z:.6f}\n" for i, (x, y, z) in enumerate(lm)))
+        mask, _, _ = St.face_mask(load_mesh(scan_path, require_faces=False).vertices, St.read_lnd(lnd))
+        gt_points = clean[mask]
+        for j in range(images_per_subject):
+            subset = "HQ" if j % 2 == 0 else "LQ"
+            image = f"{subject}_{j + 1:02d}"
+            key = f"{subset}/{image}"
+            _placeholder_jpg(root / "Real_images__Subset_2D_FG2018" / subset / f"{image}.jpg")
+            irng = np.random.default_rng([seed, 2, si, j])
+            expression = _image_expression(sfm, "selfie" if subset == "LQ" else "multiview_neutral", irng)
+            images[key] = {"subject": subject, "subset": subset, "image": image, "expression": expression,
+                           "n_mask": int(len(gt_points))}
+            for name, spec in specs.items():
+                mrng = np.random.default_rng([seed, 2, si, j, list(METHODS).index(name)])
+                pv, pf, plm = _predict(sfm, alpha, expression, spec, SUBSET_DIFFICULTY[subset], mrng)
+                true = SurfaceQuery(pv, pf).query(gt_points).distances
+                T = _rigid(mrng)
+                d = root / "predictions" / name / subset
+                _save_obj(d / f"{image}.obj", pv @ T[:3, :3].T + T[:3, 3], pf)
+                save_landmarks_txt(d / f"{image}.txt", plm @ T[:3, :3].T + T[:3, 3])
+                truth[name][key] = {**_stats(true), "per_vertex_mm": np.round(true, 5).tolist()}
+    doc = {
+        "benchmark": "stirling", "synthetic": True, "generator": "facenb synth stirling", "seed": seed,
+        "parameters": {"subjects": subjects, "images_per_subject": images_per_subject,
+                       "scan_subdivisions": scan_subdivisions, "scan_noise_mm": scan_noise_mm,
+                       "annotator_sigma_mm": annotator_sigma_mm},
+        "sources": ["surrey_face_model (sfm_shape_3448.bin, expression_blendshapes_3448.bin, ibug_to_sfm.txt)"],
+        "methods": {m: asdict(s) for m, s in specs.items()},
+        "images": images,
+        "true_error": truth,
+        "per_vertex_order": "scan vertices inside the FG2018 face mask, ascending index (= facenb stirling distances)",
+        "true_error_definition": "distance (mm) of each masked scan vertex's noise-free position to the predicted "
+                                 "surface in the ground-truth frame (no alignment)",
+    }
+    tp = root / "truth.json"
+    tp.write_text(json.dumps(doc))
+    return SynthResult(root, {m: root / "predictions" / m for m in specs}, tp, len(images))

@@ -111,3 +111,25 @@ def test_realy_set_passes_facenb_realy_and_is_graded(now_set, tmp_path):
 def test_realy_refuses_missing_parts(tmp_path, capsys):
     assert main(["synth", "realy", "--out", str(tmp_path), "--methods", "missing_parts"]) == 2
     assert "does not apply to REALY" in capsys.readouterr().err
+
+
+def test_stirling_set_passes_facenb_stirling_dataset(now_set, tmp_path):
+    from facenb.benchmarks import stirling as St
+
+    _, folder = now_set
+    res = synth.synth_stirling(tmp_path / "st", subjects=2, images_per_subject=2, methods=["precise", "coarse"],
+                               seed=5, sfm_dir=folder)
+    truth = synth.load_truth(res.out)
+    assert res.n_images == 4 and sorted(truth["images"]) == ["HQ/F1001_01", "HQ/M1002_01", "LQ/F1001_02",
+                                                              "LQ/M1002_02"]
+    pooled = {}
+    for m, d in res.predictions.items():
+        imgs = St.list_images(res.out, d)
+        assert len(imgs) == 4 and all(i.scan and i.scan_landmarks and i.pred and i.pred_landmarks for i in imgs)
+        assert main(["stirling", "--dataset", str(res.out), "--predictions", str(d), "--out", str(tmp_path / m),
+                     "--no-progress"]) == 0
+        img = imgs[0]
+        r = St.evaluate_files(img.scan, img.scan_landmarks, img.pred, img.pred_landmarks)
+        assert r.n_points == len(truth["true_error"][m][img.key]["per_vertex_mm"])
+        pooled[m] = np.mean([t["mean_mm"] for t in truth["true_error"][m].values()])
+    assert pooled["precise"] < pooled["coarse"]
