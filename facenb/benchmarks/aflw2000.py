@@ -800,7 +800,8 @@ def _is_gt(x) -> bool:
     return isinstance(x, GroundTruth) or (isinstance(x, (str, Path)) and Path(x).is_dir())
 
 
-def check_coords(pred_image: np.ndarray, gt_landmarks: np.ndarray, roi_box: np.ndarray | None, coords: str) -> None:
+def check_coords(pred_image: np.ndarray, gt_landmarks: np.ndarray, roi_box: np.ndarray | None, coords: str,
+                 path: str | Path | None = None) -> None:
     """Refuse predictions that do not lie on the faces in the frame they were declared in.
 
     Per image, the offset ``||c_p - c_g|| / sqrt(w h)`` between the centroid of the predicted x/y (after the
@@ -815,6 +816,7 @@ def check_coords(pred_image: np.ndarray, gt_landmarks: np.ndarray, roi_box: np.n
     gt_landmarks : (n, 2|3, 68) ground truth, image pixels
     roi_box : (n, 4) crop boxes of the same images, or None (then the other frame is not tried)
     coords : {'crop', 'image'} the declared frame
+    path : the prediction file, named in the error (optional)
     """
     g = np.asarray(gt_landmarks, np.float64)[:, :2]
     size = np.sqrt(np.ptp(g[:, 0], axis=1) * np.ptp(g[:, 1], axis=1))
@@ -836,11 +838,11 @@ def check_coords(pred_image: np.ndarray, gt_landmarks: np.ndarray, roi_box: np.n
     if alt == alt and alt <= 0.5:
         raise InputError(f"with coords='{coords}' the predicted landmarks lie {given:.2f} face sizes from the faces "
                          f"(median); read as {other} pixels they lie {alt:.2f}: they look like "
-                         + ("120x120 crop pixels" if other == "crop" else "image pixels"), None,
+                         + ("120x120 crop pixels" if other == "crop" else "image pixels"), path,
                          f"pass coords='{other}' (--coords {other})")
     raise InputError(f"with coords='{coords}' the predicted landmarks lie {given:.2f} face sizes from the faces "
                      "(median over images)" + (f", and {alt:.2f} read as {other} pixels" if alt == alt else "")
-                     + ": neither frame fits", None,
+                     + ": neither frame fits", path,
                      "check the image order (official order or indices=) and the coordinate frame of the predictions")
 
 
@@ -913,7 +915,7 @@ def evaluate(
                         error=error, normalization=normalization, arithmetic=arithmetic)
     if check_frame:
         try:
-            check_coords(p, g.pts68[idx], g.roi_box[idx], coords)
+            check_coords(p, g.pts68[idx], g.roi_box[idx], coords, path)
         except InputError as exc:  # name the prediction file (issue 10: every message names the wrong file)
             if path is None or exc.path is not None:
                 raise
