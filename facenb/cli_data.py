@@ -68,6 +68,8 @@ def _run_list(args: argparse.Namespace) -> int:
     mirror = data.mirror_dir()
     print(f"cache:  {data.cache_dir()}  (FACENB_DATA)")
     print(f"mirror: {mirror if mirror is not None else '(none)'}  (FACENB_DATA_MIRROR)")
+    conformance = data.conformance_root()
+    print(f"conformance cases: {conformance if conformance is not None else '(none)'}  (FACENB_CONFORMANCE)")
     print()
     rows = [("dataset", "files", "size", "cached", "licence")]
     for d in data.public_datasets():

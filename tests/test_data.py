@@ -135,7 +135,7 @@ def test_require(monkeypatch, tmp_path, data_mirror):
     assert data.require("aflw2000_3d") == data_mirror / "aflw2000_3d"
 
 
-def test_conformance_root(monkeypatch, tmp_path):
+def test_conformance_root(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
     assert data.conformance_root() is None
     monkeypatch.setenv("FACENB_CONFORMANCE", str(tmp_path / "absent"))
@@ -147,6 +147,10 @@ def test_conformance_root(monkeypatch, tmp_path):
     assert data.conformance_root(own) == own
     with pytest.raises(InputError, match="conformance folder not found"):
         data.conformance_root(tmp_path / "nope")
+    from facenb.cli import main
+
+    assert main(["data", "list"]) == 0
+    assert f"conformance cases: {tmp_path}  (FACENB_CONFORMANCE)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------ the shared mirror
