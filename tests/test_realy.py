@@ -192,7 +192,7 @@ def test_scoring_failure_fails_alone(flame_run, tmp_path, capsys, monkeypatch):
     def boom(inputs, template, regions=realy.REGIONS, jobs=1):
         raise np.linalg.LinAlgError("SVD did not converge")
 
-    monkeypatch.setattr(realy, "evaluate_subject", boom)
+    monkeypatch.setattr(realy.folder, "evaluate_subject", boom)  # the name score_subject calls
     a = list(args)
     a[a.index("--out") + 1] = str(out2)
     a[a.index("--jobs") + 1] = "1"
