@@ -5,15 +5,16 @@
 1. reads the notebook runs from ``notebooks/params.yaml`` (or ``--params FILE``): per notebook stem, either a
    mapping of parameters (one run) or ``runs:`` -- a list of ``{name, parameters}`` (a template executed once per
    entry, e.g. the paper notebook once per seed paper); notebooks not listed run once with their defaults;
-2. executes each run with papermill (kernel ``python3``, working directory ``notebooks/``) into
+2. executes each run with papermill (kernel ``python3``, working directory: the report folder) into
    ``reports/<name>.ipynb`` and converts it to ``reports/<name>.html`` with nbconvert (plotly.js embedded by the
    notebooks' renderer, so the pages work offline);
 3. writes ``reports/index.html``: every run with status, run time and link, then the reproduction ledger of all
    seed claims (tier counts and one row per claim), also written as ``reports/ledger.csv``.
 
 The notebooks are the ones shipped with facenb (package resource ``facenb._resources.notebooks``, the repository's
-``notebooks/``; ``--notebooks DIR`` for others); each runs with its own folder as working directory, so give
-absolute paths in parameter files.
+``notebooks/``; ``--notebooks DIR`` for others). Each runs with the report folder as working directory -- writable,
+never the installed package nor the source tree -- so a relative output path of a notebook lands in the report and a
+relative input path in a parameter file resolves against the report folder (give absolute paths).
 
 Report channel: a notebook hands structured results to the report through its executed ``.ipynb`` itself, not
 through the environment: :func:`publish_ledger` displays the ledger rows as one output of MIME type
@@ -179,7 +180,7 @@ def _execute(run: Run, out_dir: Path, kernel: str) -> tuple[str, str]:
     os.dup2(log.fileno(), 2)
     try:
         pm.execute_notebook(str(run.notebook), str(out_nb), parameters=run.parameters, kernel_name=kernel,
-                            cwd=str(run.notebook.parent), progress_bar=False, log_output=False)
+                            cwd=str(out_dir.resolve()), progress_bar=False, log_output=False)
         status, error = "ok", ""
     except pm.PapermillExecutionError as exc:
         status, error = "failed", f"{exc.ename}: {exc.evalue}".strip().splitlines()[0][:500]

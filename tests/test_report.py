@@ -77,9 +77,11 @@ def test_notebook_rows_reach_the_ledger_through_the_executed_notebook(tmp_path, 
     d.mkdir()
     _nb(d / "01_publish.ipynb", "from facenb import ledger as L, report\n"
         "led = L.build_ledger(papers=['MICA'], recomputed={'mica-now-test-mean': (value, 'R', 'unit test')})\n"
-        "report.publish_ledger(led)", param="value = 1.2345678901234567")
+        "report.publish_ledger(led)\nopen('relative.txt', 'w').write('x')", param="value = 1.2345678901234567")
     res = report.build_report(tmp_path / "py", notebooks_dir=d, echo=lambda s: None)
     assert [r.status for r in res] == ["ok"]
+    # the working directory is the report folder: never the notebooks' (installed package or source tree)
+    assert (tmp_path / "py" / "relative.txt").exists() and not (d / "relative.txt").exists()
     assert "FACENB_REPORT_DIR" not in os.environ
     published = report.read_ledger(tmp_path / "py" / "01_publish.ipynb")
     assert len(published) == 5 and set(published["paper"]) == {"MICA"}
