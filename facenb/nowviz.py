@@ -212,7 +212,8 @@ class NowData(NamedTuple):
 
 
 def resolve_data(now_dataset_dir: str | Path | None, methods: Mapping[str, str | Path] | None, work: str | Path, *,
-                 synth_subjects: int = 2, synth_images_per_subject: int = 4, synth_seed: int = 0) -> NowData:
+                 synth_subjects: int = 2, synth_images_per_subject: int = 4, synth_seed: int = 0,
+                 synth_methods: Sequence[str] | None = None) -> NowData:
     """Notebook 10's data: the given NoW folder (methods default to its ``predictions/`` as ``RECON``), else a
     synthetic set generated into ``work/synthetic`` (:func:`facenb.synth.synth_now`), else nothing and why."""
     from facenb import synth
@@ -231,7 +232,7 @@ def resolve_data(now_dataset_dir: str | Path | None, methods: Mapping[str, str |
             return NowData(ds, {}, False, None, f"no predictions given for {ds}: {point}")
         return NowData(ds, m, False, None, f"NoW folder {ds}; methods: {', '.join(m)}")
     res, why = synthetic_default(Path(work) / "synthetic", subjects=synth_subjects,
-                                 images_per_subject=synth_images_per_subject, seed=synth_seed)
+                                 images_per_subject=synth_images_per_subject, seed=synth_seed, methods=synth_methods)
     if res is None:
         return NowData(None, {}, False, None, f"no NoW data ({why}): {point}")
     m = {k: Path(v) for k, v in (methods or res.predictions).items()}

@@ -102,3 +102,44 @@ def test_index_and_heatmap_page_in_chromium(built_report):
         page.screenshot(path=str(shots / "browser_paper_PSL.png"), full_page=False)
         assert errors == [], errors
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def now_report(tmp_path_factory):
+    """reports/10_now.html on a small synthetic NoW set (1 subject, 3 synthetic methods)."""
+    from conftest import mirror_root, need
+
+    os.environ["FACENB_DATA_MIRROR"] = str(need(mirror_root(), "public data mirror"))
+    out = tmp_path_factory.mktemp("report_now")
+    params = out / "params.yaml"
+    params.write_text("10_now: {synth_subjects: 1, synth_methods: [precise, coarse, scale_pose], worst_k: 1}\n")
+    res = report.build_report(out, only=["10_now"], params_file=params, echo=lambda s: None)
+    assert [r.status for r in res] == ["ok"], res
+    return out
+
+
+def test_now_notebook_draws_the_cumulative_chart_and_the_heatmap(now_report):
+    sync = _need_browser()
+    with sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        errors = _page_errors(page)
+        page.goto((now_report / "10_now.html").as_uri())
+        page.wait_for_selector(".js-plotly-plot", timeout=30000)
+        assert "SYNTHETIC NoW set" in page.inner_text("body")
+        # the cumulative error chart: one drawn line per synthetic method
+        names = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => g.layout && "
+                              "g.layout.xaxis && g.layout.xaxis.title && g.layout.xaxis.title.text === 'Error [mm]')"
+                              ".map(g => g.data.map(t => t.name))")
+        assert names and sorted(names[0]) == ["coarse", "precise", "scale_pose"], names
+        chart = page.locator(".js-plotly-plot:has(.scatterlayer)").first
+        assert chart.locator("path.js-line").count() >= 3
+        # the per-vertex heatmap: a Mesh3d on a WebGL canvas, coloured
+        mesh = page.locator(".js-plotly-plot:has(canvas)").first
+        mesh.wait_for(timeout=30000)
+        mesh.scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)
+        png = mesh.screenshot(path=str(REPO / "reports" / "browser_10_now_heatmap.png"))
+        assert _coloured_fraction(png) > 0.05, "the WebGL heatmap drew nothing"
+        assert errors == [], errors
+        browser.close()
