@@ -516,10 +516,18 @@ _SCORERS: dict[str, Callable] = {"now": _score_now, "realy": _score_realy}
 
 
 def _score_task(item, settings: dict) -> dict:
-    """The runner's ``score_one`` for campaign tasks: unwrap the benchmark's item and settings, dispatch."""
+    """The runner's ``score_one`` for campaign tasks: unwrap the benchmark's item and settings, dispatch.
+
+    BLAS runs single-threaded, wherever the task runs: a multi-threaded BLAS reduction rounds differently (NoW
+    statistics moved by ~1e-8 mm between a 2-thread client and single-threaded workers), and every worker is given
+    one core anyway. So serial, processes and Dask give identical numbers.
+    """
+    from threadpoolctl import threadpool_limits
+
     p = item.params
     inner = Item(p["key"], tuple(item.inputs), p["item"], None)
-    return _SCORERS[p["kind"]](inner, p["settings"])
+    with threadpool_limits(limits=1):
+        return _SCORERS[p["kind"]](inner, p["settings"])
 
 
 # =============================================================================================================
@@ -893,8 +901,9 @@ def campaign_status(folder: str | Path) -> dict:
     running = _lock_pid(d) if d.is_dir() else None
     if running is not None and not (d / _STATUS_FILE).is_file():
         return {"campaign": d.name, "pairs": [], "problems": [], "running": running}
+    text = _campaign_file(folder, _STATUS_FILE).read_text()
     try:
-        st = json.loads(_campaign_file(folder, _STATUS_FILE).read_text())
+        st = json.loads(text)
     except ValueError:
         raise InputError(f"{_STATUS_FILE} is damaged", d, "rerun `facenb campaign run SPEC --out DIR`") from None
     st["running"] = running
