@@ -757,8 +757,8 @@ def methods_landmark_grid(images: Sequence[np.ndarray], preds: Mapping[str, np.n
     return fig
 
 
-def nme_bins_with_counts(table: Mapping[str, Mapping], *, title: str = "", bins: Sequence[str] = ("0-30", "30-60",
-                         "60-90"), ax=None):
+def nme_bins_with_counts(table: Mapping[str, Mapping], *, title: str = "", bins: Sequence[str] = AFLW_YAW_BINS,
+                         ax=None):
     """Grouped bars of the NME (%) per yaw bin, each bin labelled with the number of images it holds.
 
     Parameters
