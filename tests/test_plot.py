@@ -199,3 +199,44 @@ def test_painter_draws_the_near_triangle_on_top(view, near_first):
     fig = P.mesh_points_image(v, f, np.zeros((0, 3)), view=view)
     grey = _pixel(fig, fig.axes[0], (0.0, -1.0))
     assert abs(int(grey[0]) - round(0.9 * 255)) <= 2, grey  # facing the viewer squarely: 0.55 + 0.35
+
+
+# ------------------------------------------------------------------------------------------- landmarks, NoW
+def test_landmarks_drawn_on_images():
+    img = np.zeros((40, 50, 3), np.uint8)
+    img[..., 0] = 255  # blue in B, G, R order
+    pred = np.vstack([np.linspace(5, 45, 68), np.linspace(5, 35, 68)])
+    gt = pred + 1.0
+    fig = P.landmarks_on_image(img, pred, gt, title="t")
+    ax = fig.axes[0]
+    shown = ax.images[0].get_array()
+    assert tuple(shown[0, 0]) == (0, 0, 255)  # converted to RGB
+    points = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None"]
+    np.testing.assert_array_equal(points[0].get_xdata(), gt[0])  # ground truth first, then the prediction
+    np.testing.assert_array_equal(points[1].get_ydata(), pred[1])
+    assert ax.get_ylim() == (40, 0)  # image rows downwards
+    grid = P.landmark_grid([img] * 3, [pred] * 3, titles=["a", "b", "c"], ncols=2)
+    assert [a.get_title() for a in grid.axes] == ["a", "b", "c", ""]
+    multi = P.methods_landmark_grid([img] * 2, {"m1": np.stack([pred] * 2), "m2": np.stack([gt] * 2)},
+                                    gts=np.stack([gt] * 2), suptitle="2 images")
+    labels = [t.get_text() for t in multi.legends[0].get_texts()]
+    assert labels == ["ground truth", "m1", "m2"]
+
+
+def test_now_curves_and_traces():
+    curves = {"A": (np.array([0.0, 1.0, 2.0]), np.array([0.0, 50.0, 100.0]))}
+    fig = P.now_cumulative_plotly(curves, x_max=5.0)
+    np.testing.assert_array_equal(fig.data[0].y, [0.0, 50.0, 100.0])
+    assert tuple(fig.layout.xaxis.range) == (0, 5.0)
+    mfig = P.now_cumulative_matplotlib(curves)
+    np.testing.assert_array_equal(mfig.axes[0].get_lines()[0].get_xdata(), [0.0, 1.0, 2.0])
+    assert mfig.axes[0].get_xlim() == (0, 8.0)
+    tfig = P.objective_trace_image(np.array([[0, 10.0], [1, 2.0], [2, 1.5]]))
+    np.testing.assert_array_equal(tfig.axes[0].get_lines()[0].get_ydata(), [10.0, 2.0, 1.5])
+    assert tfig.axes[0].get_yscale() == "log"
+    frame = pd.DataFrame({"method": ["a", "a", "b"], "true_mean_mm": [1.0, 2.0, 3.0],
+                          "protocol_mean_mm": [0.8, 1.9, 2.5]})
+    sfig = P.truth_vs_protocol_image(frame)
+    offsets = [c.get_offsets() for c in sfig.axes[0].collections]
+    np.testing.assert_array_equal(offsets[0], [[1.0, 0.8], [2.0, 1.9]])
+    np.testing.assert_array_equal(offsets[1], [[3.0, 2.5]])
