@@ -94,7 +94,7 @@ def _run_florence(args: argparse.Namespace) -> int:
                                  progress=not args.no_progress)
         c = res.run.counts()
         if c.get("ok", 0) + c.get("cached", 0):
-            print(res.printed())
+            print("\n".join(res.printed()))
         print(f"{c.get('ok', 0)} scored, {c.get('cached', 0)} cached, {c.get('missing', 0)} missing, "
               f"{c.get('failed', 0)} failed -> {res.out_dir}")
         for o in res.run.outcomes:
@@ -114,7 +114,7 @@ def _run_florence(args: argparse.Namespace) -> int:
     pl = F.load_scan_landmarks(args.pred_landmarks) if args.pred_landmarks is not None else None
     res = F.evaluate(scan.vertices, scan.faces, gl, pred.vertices, pred.faces, opts, pred_landmarks68=pl,
                      subject=args.subject)
-    print(res.printed())
+    print("\n".join(res.printed()))
     if args.json:
         args.json.write_text(json.dumps(runner.to_json(res.summary()), indent=1, allow_nan=False))
     if args.distances:

@@ -301,7 +301,7 @@ def test_result_api(james):
     s = r.summary()
     assert set(s) >= {"nme_percent", "mean_mm", "median_mm", "std_mm", "rmse_mm", "n_points", "interocular_mm"}
     json.dumps(s)
-    assert "NME" in r.printed() and len(r.to_frame()) == 1
+    assert "NME" in r.printed()[0] and len(r.printed()) == 2 and len(r.to_frame()) == 1
     assert r.distances.shape == (int(r.crop.sum()),)
     assert F.OFFICIAL is F.PRNET and F.options_for("ganfit") is F.GANFIT
 

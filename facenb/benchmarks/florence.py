@@ -544,12 +544,12 @@ class FlorenceResult:
                 "interocular_mm": self.interocular_mm, "n_points": self.n_points, "init": self.init,
                 "icp_iterations": self.icp_iterations}
 
-    def printed(self) -> str:
-        """The lines facenb prints (no official output format exists)."""
-        head = (f"Florence ({self.protocol}): NME {self.nme_percent:.4f} % of {self.interocular_mm:.2f} mm, "
-                f"mean {self.mean_mm:.4f} mm")
-        return (head + f"\nmedian {self.median_mm:.4f} mm, std {self.std_mm:.4f} mm, rmse {self.rmse_mm:.4f} mm, "
-                f"{self.n_points} points, init {self.init}, {self.icp_iterations} ICP iterations")
+    def printed(self) -> list[str]:
+        """The lines facenb prints (no official scorer, so no official output format exists)."""
+        return [f"Florence ({self.protocol}): NME {self.nme_percent:.4f} % of {self.interocular_mm:.2f} mm, "
+                f"mean {self.mean_mm:.4f} mm",
+                f"median {self.median_mm:.4f} mm, std {self.std_mm:.4f} mm, rmse {self.rmse_mm:.4f} mm, "
+                f"{self.n_points} points, init {self.init}, {self.icp_iterations} ICP iterations"]
 
     def to_frame(self):
         """One-row DataFrame of :meth:`summary`."""
@@ -876,13 +876,14 @@ class DatasetResult(NamedTuple):
         return {"protocol": self.options.protocol, **{f"overall_{k}": v for k, v in self.overall.items()},
                 **{f"{s}_{k}": v for s, d in self.per_setting.items() for k, v in d.items()}}
 
-    def printed(self) -> str:
+    def printed(self) -> list[str]:
+        """Overall and per-setting lines."""
         unit = "%" if self.options.normaliser == "outer_interocular" else "mm"
         lines = [f"Florence ({self.options.protocol}): {self.overall['mean']:.4f} {unit} "
                  f"(std {self.overall['std']:.4f}) over {self.overall['n']} predictions"]
         for s, d in self.per_setting.items():
             lines.append(f"  {s:20s} {d['mean']:.4f} +- {d['std']:.4f} {unit} (n={d['n']})")
-        return "\n".join(lines)
+        return lines
 
     def to_frame(self):
         import pandas as pd
