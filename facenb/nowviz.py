@@ -148,7 +148,8 @@ def challenge_table(results: Mapping[str, N.DatasetResult]) -> pd.DataFrame:
     for m, r in results.items():
         groups = [("all", r.overall)] + list(r.per_challenge.items())
         for ch, s in groups:
-            n_img = sum(o.status == "ok" and (ch == "all" or o.image.challenge == ch) for o in r.outcomes)
+            n_img = sum(o.status in ("ok", "cached") and (ch == "all" or o.image.challenge == ch)
+                        for o in r.outcomes)
             rows.append({"method": m, "challenge": ch, "mean_mm": s.mean_mm, "median_mm": s.median_mm,
                          "std_mm": s.std_mm, "images": n_img, "points": s.n_points})
     return pd.DataFrame(rows)
@@ -156,7 +157,7 @@ def challenge_table(results: Mapping[str, N.DatasetResult]) -> pd.DataFrame:
 
 def worst_images(result: N.DatasetResult, k: int) -> list[N.ImageOutcome]:
     """The ``k`` scored images with the largest mean error, worst first."""
-    ok = [o for o in result.outcomes if o.status == "ok"]
+    ok = [o for o in result.outcomes if o.status in ("ok", "cached")]
     return sorted(ok, key=lambda o: -o.stats.mean_mm)[: max(int(k), 0)]
 
 
@@ -165,7 +166,7 @@ def image_heatmap(outcome: N.ImageOutcome):
     re-scoring): ``(vertices (p, 3), faces, distances (p,))``."""
     from facenb.io import load_mesh
 
-    if outcome.status != "ok" or outcome.distances_file is None:
+    if outcome.status not in ("ok", "cached") or outcome.distances_file is None:
         raise InputError(f"image {outcome.image.key} was not scored ({outcome.status})", None, "pick a scored image")
     scan = load_mesh(outcome.image.scan, require_faces=False)
     idx, _, _ = N.crop_scan(scan.vertices, N.load_now_landmarks(outcome.image.scan_landmarks))
@@ -182,7 +183,7 @@ def truth_vs_protocol(truth: Mapping, results: Mapping[str, N.DatasetResult]) ->
     for m, r in results.items():
         t = truth.get("true_error", {}).get(m, {})
         for o in r.outcomes:
-            if o.status != "ok" or o.image.key not in t:
+            if o.status not in ("ok", "cached") or o.image.key not in t:
                 continue
             rows.append({"method": m, "image": o.image.key, "challenge": o.image.challenge,
                          "true_mean_mm": t[o.image.key]["mean_mm"], "protocol_mean_mm": o.stats.mean_mm})

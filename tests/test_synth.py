@@ -133,3 +133,26 @@ def test_stirling_set_passes_facenb_stirling_dataset(now_set, tmp_path):
         assert r.n_points == len(truth["true_error"][m][img.key]["per_vertex_mm"])
         pooled[m] = np.mean([t["mean_mm"] for t in truth["true_error"][m].values()])
     assert pooled["precise"] < pooled["coarse"]
+
+
+def test_nowviz_on_the_synthetic_set_and_from_the_cache(now_set, tmp_path):
+    from facenb import nowviz
+
+    res, _ = now_set
+    methods = {"precise": res.predictions["precise"]}
+    first = nowviz.score_methods(res.out, methods, tmp_path)
+    again = nowviz.score_methods(res.out, methods, tmp_path)
+    assert {o.status for o in again["precise"].outcomes} == {"cached"}
+    t1, t2 = nowviz.challenge_table(first), nowviz.challenge_table(again)
+    assert t1.equals(t2) and list(t1["images"]) == [4, 1, 1, 1, 1]
+    worst = nowviz.worst_images(again["precise"], 2)
+    assert len(worst) == 2 and worst[0].stats.mean_mm >= worst[1].stats.mean_mm
+    v, f, d = nowviz.image_heatmap(worst[0])
+    assert len(v) == len(d) and f.max() < len(v) and d.mean() == pytest.approx(worst[0].stats.mean_mm)
+    tv = nowviz.truth_vs_protocol(synth.load_truth(res.out), again)
+    assert len(tv) == 4 and (tv["true_mean_mm"] > 0).all()
+    # the official cumulative curve: percentages up to 100, read on a grid
+    x, y = nowviz.cumulative_error(np.hstack(again["precise"].distances()))
+    assert y[-1] == pytest.approx(100.0) and np.all(np.diff(y) >= 0) and len(x) == 100000
+    g, yg = nowviz.curve_on_grid(x, y)
+    assert yg[0] >= 0 and yg[-1] <= 100 and np.all(np.diff(yg) >= 0)
