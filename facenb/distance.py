@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ClosestPoints", "SurfaceQuery", "closest_points", "point_to_surface", "degenerate_faces"]
+__all__ = ["ClosestPoints", "SurfaceQuery", "TrimeshSurface", "closest_points", "point_to_surface",
+           "degenerate_faces"]
 
 
 class ClosestPoints(NamedTuple):
@@ -93,3 +94,213 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     l2[l2 == 0.0] = 1.0
     n = np.cross(e1 / l1, e2 / l2, axis=-1)
     return np.linalg.norm(n, axis=-1) == 0.0
+
+
+# ------------------------------------------------------------------------------------------------------------
+# trimesh 3.12's closest points (``mesh.nearest.on_surface``), reproduced exactly: the REALY protocol depends on
+# trimesh's choice between near-equal candidate triangles at the 1e-6 mm level
+# ------------------------------------------------------------------------------------------------------------
+_TRIMESH_MERGE_TOL = 1e-8  # trimesh.constants.tol.merge
+_TRIMESH_ZERO = 1e-13  # trimesh.constants.tol.zero (3.12): float64 resolution * 100
+
+
+def _closest_on_triangles(tri: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Closest point on each triangle ``tri (n, 3, 3)`` to ``points (n, 3)`` (Ericson's regions, with trimesh's
+    ``tol.zero`` thresholds)."""
+    z = _TRIMESH_ZERO
+    ones = [1.0, 1.0, 1.0]  # row dot products as trimesh writes them (same reduction order)
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    ab = b - a
+    ac = c - a
+    ap = points - a
+    d1 = np.dot(ab * ap, ones)
+    d2 = np.dot(ac * ap, ones)
+    out = np.empty_like(points)
+    remain = np.ones(len(points), dtype=bool)
+
+    def take(mask, value_fn):
+        if mask.any():
+            out[mask] = value_fn(mask)
+            remain[mask] = False
+
+    take((d1 < z) & (d2 < z), lambda m: a[m])
+    bp = points - b
+    d3 = np.dot(ab * bp, ones)
+    d4 = np.dot(ac * bp, ones)
+    take((d3 > -z) & (d4 <= d3) & remain, lambda m: b[m])
+    vc = d1 * d4 - d3 * d2
+    take((vc < z) & (d1 > -z) & (d3 < z) & remain,
+         lambda m: a[m] + (d1[m] / (d1[m] - d3[m]))[:, None] * ab[m])
+    cp = points - c
+    d5 = np.dot(ab * cp, ones)
+    d6 = np.dot(ac * cp, ones)
+    take((d6 > -z) & (d5 <= d6) & remain, lambda m: c[m])
+    vb = d5 * d2 - d1 * d6
+    take((vb < z) & (d2 > -z) & (d6 < z) & remain,
+         lambda m: a[m] + (d2[m] / (d2[m] - d6[m]))[:, None] * ac[m])
+    va = d3 * d6 - d5 * d4
+    take((va < z) & ((d4 - d3) > -z) & ((d5 - d6) > -z) & remain,
+         lambda m: b[m] + ((d4[m] - d3[m]) / ((d4[m] - d3[m]) + (d5[m] - d6[m])))[:, None] * (c[m] - b[m]))
+    if remain.any():
+        m = remain
+        denom = 1.0 / (va[m] + vb[m] + vc[m])
+        out[m] = a[m] + ab[m] * (vb[m] * denom)[:, None] + ac[m] * (vc[m] * denom)[:, None]
+    return out
+
+
+class TrimeshSurface:
+    """Closest points on a triangle mesh, as trimesh 3.12 ``mesh.nearest.on_surface`` returns them.
+
+    The exact closest triangle comes from a libigl AABB tree built once on ``reference`` vertices; queries on a
+    rigidly moved copy (``vertices ≈ reference R^T + t``, e.g. the float32-rounded iterates of the rigid ICP)
+    pass ``(R, t)`` and the points are mapped back instead of rebuilding the tree; the closest point is then
+    computed on the actual ``vertices``. trimesh's choice between near-equal candidates is reproduced: the
+    triangles sharing a vertex with the closest one whose plane is close enough to possibly be within ``1e-8``
+    in squared distance are evaluated, and when the two best squared distances differ by less than ``1e-8``
+    (both above ``1e-8``), the candidate whose unit normal has the larger dot product with ``(p - q)/|p - q|``
+    is taken (trimesh ``proximity.closest_point``).
+
+    Parameters
+    ----------
+    reference : (n, 3) float
+        Vertices the tree is built on.
+    faces : (m, 3) int
+        Triangles (0-based).
+    """
+
+    def __init__(self, reference: np.ndarray, faces: np.ndarray):
+        import igl
+
+        self.reference = np.ascontiguousarray(reference, dtype=np.float64)
+        self.faces = np.ascontiguousarray(faces, dtype=np.int64)
+        if self.faces.ndim != 2 or self.faces.shape[1] != 3 or len(self.faces) == 0:
+            raise ValueError("TrimeshSurface needs a non-empty (m, 3) array of triangles")
+        self._tree = igl.AABB()
+        self._tree.init(self.reference, self.faces)
+        self._ring = _face_rings(self.faces, len(self.reference))
+        # which ring triangles rise above / dip below each triangle's plane (rigid-motion invariant): a
+        # competitor at a near-equal distance from a point whose closest point is well inside a triangle must
+        # bend towards the point's side
+        f = self.faces
+        v = self.reference
+        a = v[f[:, 0]]
+        n = np.cross(v[f[:, 1]] - a, v[f[:, 2]] - a)
+        ln = np.linalg.norm(n, axis=1)
+        n = n / np.where(ln > 0, ln, 1.0)[:, None]
+        ring = np.where(self._ring >= 0, self._ring, 0)
+        rv = f[ring]  # (m, k, 3) vertex ids of ring triangles
+        own = (rv[:, :, :, None] == f[:, None, None, :]).any(axis=3)
+        h = np.einsum("mkcj,mj->mkc", v[rv], n) - np.einsum("mj,mj->m", n, a)[:, None, None]
+        scale = float(np.abs(v).max()) if len(v) else 1.0
+        tol = 1e-9 * max(scale, 1e-300)
+        self._up = ((h > -tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
+        self._down = ((h < tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
+        self.boundary_tol = 1e-3 * max(1.0, scale / 10.0)
+
+    def _planes(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit normals, plane offsets and degeneracy of every triangle of the mesh with vertices ``v``."""
+        a = v[self.faces[:, 0]]
+        n = np.cross(v[self.faces[:, 1]] - a, v[self.faces[:, 2]] - a)
+        ln = np.sqrt(np.einsum("ij,ij->i", n, n))
+        degen = ln <= 1e-12 * max(1.0, float(np.abs(v).max())) ** 2
+        n = n / np.where(degen, 1.0, ln)[:, None]
+        return n, np.einsum("ij,ij->i", n, a), degen
+
+    def query(self, points: np.ndarray, vertices: np.ndarray | None = None, rotation: np.ndarray | None = None,
+              translation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Closest points ``(n, 3) float64`` and their triangles ``(n,) int64`` for ``points (n, 3)``.
+
+        ``vertices`` (default: the reference) is the mesh actually queried; ``rotation``/``translation`` map the
+        reference onto it (``vertices ≈ reference @ R.T + t``).
+        """
+        p = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+        v = self.reference if vertices is None else np.asarray(vertices, dtype=np.float64)
+        q = p if rotation is None else np.ascontiguousarray((p - translation) @ rotation)
+        _, fid, _ = self._tree.squared_distance(self.reference, self.faces, q)
+        fid = np.asarray(fid, dtype=np.int64)
+        close = _closest_on_triangles(v[self.faces[fid]], p)
+        vec = p - close
+        d1 = np.dot(vec * vec, [1.0, 1.0, 1.0])
+        # candidates among the ring triangles: (a) everything near the boundary of the found triangle, (b) elsewhere
+        # only triangles bending towards the point; both only if their plane is close enough
+        tri = v[self.faces[fid]]
+        fn, off, degen = self._planes(v)
+        side = np.einsum("ij,ij->i", fn[fid], p) - off[fid]
+        edge_d = np.full(len(p), np.inf)
+        for i0, i1 in ((0, 1), (1, 2), (2, 0)):
+            e = tri[:, i1] - tri[:, i0]
+            le = np.sqrt(np.einsum("ij,ij->i", e, e))
+            dd = np.linalg.norm(np.cross(e, close - tri[:, i0]), axis=1) / np.where(le > 0, le, 1.0)
+            edge_d = np.minimum(edge_d, dd)
+        near_bd = (edge_d < self.boundary_tol) | degen[fid]
+        ring = self._ring[fid]  # (n, k), -1 padded
+        bend = np.where((side >= 0)[:, None], self._up[fid], self._down[fid])
+        valid = (ring >= 0) & (ring != fid[:, None]) & (near_bd[:, None] | bend)
+        rf = np.where(valid, ring, 0)
+        plane = np.einsum("nkj,nj->nk", fn[rf], p) - off[rf]
+        near = valid & (degen[rf] | (plane * plane < d1[:, None] + _TRIMESH_MERGE_TOL * (1 + 1e-6)))
+        if near.any():
+            who, col = np.nonzero(near)
+            cand = rf[who, col]
+            cl = _closest_on_triangles(v[self.faces[cand]], p[who])
+            cvec = p[who] - cl
+            cd = np.dot(cvec * cvec, [1.0, 1.0, 1.0])
+            # all candidates of the affected points, the found triangle included
+            pts = np.unique(who)
+            allw = np.concatenate([pts, who])
+            allf = np.concatenate([fid[pts], cand])
+            allc = np.concatenate([close[pts], cl])
+            alld = np.concatenate([d1[pts], cd])
+            order = np.lexsort((allf, alld, allw))
+            allw, allf, allc, alld = allw[order], allf[order], allc[order], alld[order]
+            first = np.concatenate([[True], allw[1:] != allw[:-1]])
+            i1 = np.nonzero(first)[0]
+            counts = np.diff(np.concatenate([i1, [len(allw)]]))
+            i2 = np.where(counts > 1, i1 + 1, i1)
+            sel = i1.copy()
+            tie = (counts > 1) & (np.abs(alld[i2] - alld[i1]) < _TRIMESH_MERGE_TOL) & (
+                alld[i1] > _TRIMESH_MERGE_TOL) & (alld[i2] > _TRIMESH_MERGE_TOL)
+            if tie.any():
+                dots = []
+                for j in (i1[tie], i2[tie]):
+                    n = _trimesh_face_normals(v[self.faces[allf[j]]])
+                    u = (p[allw[j]] - allc[j]) / np.sqrt(alld[j])[:, None]
+                    dots.append((n * u).sum(axis=1))
+                sel[tie] = np.where(dots[1] > dots[0], i2[tie], i1[tie])  # argmax: the first on ties
+            close[allw[sel]] = allc[sel]
+            fid[allw[sel]] = allf[sel]
+        return close, fid
+
+
+def _trimesh_face_normals(tri: np.ndarray) -> np.ndarray:
+    """Unit normals of ``tri (n, 3, 3)`` computed as trimesh 3.12 does (``cross(b - a, c - b)``, reciprocal of the
+    norm, zero for norms below ``tol.zero``)."""
+    e = np.diff(tri, axis=1)
+    cr = np.cross(e[:, 0], e[:, 1])
+    norm = np.sqrt(np.dot(cr * cr, [1.0, 1.0, 1.0]))
+    valid = norm > _TRIMESH_ZERO
+    norm[valid] **= -1
+    unit = cr * norm.reshape((-1, 1))
+    unit[~valid] = 0.0
+    return unit
+
+
+def _face_rings(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """``(m, k)`` table of the triangles sharing at least one vertex with each triangle (itself included, each
+    once), padded with -1."""
+    flat = faces.ravel()
+    order = np.argsort(flat, kind="stable")
+    counts = np.bincount(flat, minlength=n_vertices)
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    sv = flat[order]
+    rank = np.arange(len(flat)) - ptr[sv]
+    vt = np.full((n_vertices, max(1, int(counts.max()))), -1, dtype=np.int64)
+    vt[sv, rank] = order // 3
+    table = np.concatenate([vt[faces[:, 0]], vt[faces[:, 1]], vt[faces[:, 2]]], axis=1)
+    table.sort(axis=1)
+    dup = np.zeros(table.shape, dtype=bool)
+    dup[:, 1:] = table[:, 1:] == table[:, :-1]
+    table[dup] = -1
+    table.sort(axis=1)
+    k = int((table >= 0).sum(axis=1).max())
+    return np.ascontiguousarray(table[:, table.shape[1] - k:])

@@ -39,7 +39,7 @@ cheek):
 
 Closest points are exact (libigl AABB), with trimesh 3.12's choice between two candidate triangles whose
 squared distances differ by less than ``1e-8`` (the one whose normal best faces the query point) reproduced
-(:class:`TrimeshSurface`), because the official numbers depend on it at the 1e-6 mm level.
+(:class:`facenb.distance.TrimeshSurface`), because the official numbers depend on it at the 1e-6 mm level.
 
 Sparse solves: the official code factorises ``A^T A`` with CHOLMOD at every step. Here every stage's first
 system is factorised with SuperLU (scipy) and the stage's later systems are solved by preconditioned conjugate
@@ -83,16 +83,9 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     _NICP_ALPHA_KP,
     _NICP_KP_WEIGHT,
     _NICP_MAX_STEP,
-    _TRIMESH_MERGE_TOL,
-    _TRIMESH_ZERO,
     _official_fit,
     GlobalAlignment,
     global_alignment,
-    _closest_on_triangles,
-    _ragged,
-    TrimeshSurface,
-    _trimesh_face_normals,
-    _face_rings,
     RigidICPResult,
     region_rigid_icp,
     process_scan,
@@ -124,6 +117,14 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     format_statistics,
     parse_error_file,
     alignment_distances,
+)
+from facenb.distance import (  # noqa: F401 -- trimesh 3.12 closest points, formerly defined here
+    _TRIMESH_MERGE_TOL,
+    _TRIMESH_ZERO,
+    TrimeshSurface,
+    _closest_on_triangles,
+    _face_rings,
+    _trimesh_face_normals,
 )
 from facenb.benchmarks.realy.folder import (  # noqa: F401 -- the names of the former realy.py module
     _CACHE_VERSION,
