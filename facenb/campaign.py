@@ -102,6 +102,7 @@ __all__ = [
     "leaderboards",
     "compare_reported",
     "demo_campaign",
+    "now_curves",
 ]
 
 #: columns of the tidy results table (``results.csv`` / ``results.parquet``)
@@ -1009,3 +1010,12 @@ def demo_campaign(conformance: str | Path, out: str | Path, *, progress: bool = 
                                     "methods": {"conformance": {"predictions": preds}}}, sort_keys=False))
     run_campaign(spec, out / "campaign", progress=progress)
     return out / "campaign"
+
+
+def now_curves(folder: str | Path) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """NoW cumulative error curves of a campaign folder, per benchmark label and method: ``(x mm, percent of scan
+    points within x)`` over all scored images (the input of :func:`facenb.plot.now_cumulative_matplotlib`)."""
+    c = load_curves(folder)
+    c = c[c.region == "all"]
+    return {b: {m: (gm.x_mm.to_numpy(), 100.0 * gm.fraction.to_numpy()) for m, gm in g.groupby("method", sort=False)}
+            for b, g in c.groupby("benchmark", sort=False)}
