@@ -508,7 +508,6 @@ def test_console_script_prints_no_traceback(tmp_path):
     """The same refusals through the installed ``facenb`` entry point in a fresh interpreter."""
     P = make_pair(tmp_path)
     _identical_landmarks(P)
-    (tmp_path / "list.txt").write_bytes(b"\xff\xfe\x00\x81")
     for argv, name in ((P.argv(), "pred.txt"), (P.argv("--json", tmp_path), str(tmp_path))):
         r = subprocess.run([sys.executable, "-m", "facenb", *map(str, argv)], capture_output=True, text=True,
                            timeout=300)
