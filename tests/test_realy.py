@@ -448,6 +448,30 @@ def test_nonrigid_icp_fixed_point():
     np.testing.assert_allclose(res2.vertices, v, atol=1e-5)
 
 
+def test_optimal_step_nicp_takes_its_schedule():
+    """The general non-rigid ICP: the official schedules reproduce nonrigid_icp exactly; another schedule is
+    honoured (one stiff stage pulls a grid onto its translated copy)."""
+    from facenb import nicp
+
+    v, f = _grid(9, bump=0.5)
+    kp = np.array([0, 8, 40, 72, 80])
+    tgt = v + np.array([0.3, -0.2, 0.1])
+    a = realy.nonrigid_icp(v, f, tgt, kp, tgt[kp])
+    b = nicp.optimal_step_nicp(v, f, tgt, realy.OFFICIAL_NICP_SCHEDULE_KEYPOINTS, kp, tgt[kp])
+    np.testing.assert_array_equal(a.vertices, b.vertices)
+    assert a.steps == b.steps and a.deltas == b.deltas
+    c = realy.nonrigid_icp(v, f, tgt)
+    d = nicp.optimal_step_nicp(v, f, tgt, realy.OFFICIAL_NICP_SCHEDULE)
+    np.testing.assert_array_equal(c.vertices, d.vertices)
+    one = nicp.optimal_step_nicp(v, f, tgt, [nicp.NICPStage(alpha=100.0, epsilon=1e-3)])
+    assert len(one.steps) == 1 and one.steps[0] >= 1
+    np.testing.assert_allclose(one.vertices, tgt, atol=1e-3)
+    capped = nicp.optimal_step_nicp(v, f, tgt, [nicp.NICPStage(alpha=100.0, epsilon=0.0, max_steps=2)])
+    assert capped.steps == (3,)
+    with pytest.raises(ValueError, match="keypoints_only"):
+        nicp.optimal_step_nicp(v, f, tgt, [nicp.NICPStage(150.0, 2.0, keypoints_only=True)])
+
+
 def test_ply_roundtrip(tmp_path):
     v, f = _grid(5)
     e = np.linspace(0, 1, len(v))

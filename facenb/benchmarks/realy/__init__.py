@@ -89,12 +89,8 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     RigidICPResult,
     region_rigid_icp,
     process_scan,
-    _edges,
-    _BlockSystem,
-    _factor,
-    _pcg,
-    _keypoint_stage_solve,
-    NonRigidResult,
+    OFFICIAL_NICP_SCHEDULE,
+    OFFICIAL_NICP_SCHEDULE_KEYPOINTS,
     nonrigid_icp,
     RegionResult,
     SubjectInputs,
@@ -125,6 +121,17 @@ from facenb.distance import (  # noqa: F401 -- trimesh 3.12 closest points, form
     _closest_on_triangles,
     _face_rings,
     _trimesh_face_normals,
+)
+from facenb.nicp import (  # noqa: F401 -- the non-rigid ICP, formerly defined here
+    NICPStage,
+    NonRigidResult,
+    _BlockSystem,
+    _edges,
+    _factor,
+    _keypoint_stage_solve,
+    _pcg,
+    official_keypoint_weight,
+    optimal_step_nicp,
 )
 from facenb.benchmarks.realy.folder import (  # noqa: F401 -- the names of the former realy.py module
     _CACHE_VERSION,
@@ -182,4 +189,8 @@ __all__ = [
     "validate_folder",
     "folder_items",
     "score_subject",
+    "NICPStage",
+    "optimal_step_nicp",
+    "OFFICIAL_NICP_SCHEDULE",
+    "OFFICIAL_NICP_SCHEDULE_KEYPOINTS",
 ]

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.spatial import cKDTree
 
 from facenb.distance import TrimeshSurface
+from facenb.nicp import NICPStage, NonRigidResult, official_keypoint_weight, optimal_step_nicp
 from facenb.errors import InputError
 from facenb.benchmarks.realy.template import (
     KEYPOINT_REGIONS,
@@ -222,142 +221,18 @@ def process_scan(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
     return v[keep], remap[f]
 
 
-def _edges(faces: np.ndarray) -> np.ndarray:
-    """Unique undirected edges ``(e, 2)``, ``i < j``, of a triangle list (self-loops of degenerate faces dropped)."""
-    f = np.asarray(faces, dtype=np.int64)
-    e = np.concatenate([f[:, [0, 1]], f[:, [0, 2]], f[:, [1, 2]]])
-    e = np.sort(e, axis=1)
-    e = e[e[:, 0] != e[:, 1]]
-    return np.unique(e, axis=0)
-
-
-class _BlockSystem:
-    """``K = α² (L ⊗ diag(g²)) + blockdiag(c_i d_i d_i^T)`` in CSC with a fixed pattern (4 unknowns per vertex)."""
-
-    def __init__(self, n: int, edges: np.ndarray):
-        self.n = n
-        self.deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
-        k4 = np.arange(4)
-        v = np.arange(n)
-        dr = (4 * v[:, None, None] + k4[None, :, None]).repeat(4, axis=2).ravel()
-        dc = (4 * v[:, None, None] + k4[None, None, :]).repeat(4, axis=1).ravel()
-        i, j = edges[:, 0], edges[:, 1]
-        er = np.concatenate([(4 * i[:, None] + k4).ravel(), (4 * j[:, None] + k4).ravel()])
-        ec = np.concatenate([(4 * j[:, None] + k4).ravel(), (4 * i[:, None] + k4).ravel()])
-        rows = np.concatenate([dr, er])
-        cols = np.concatenate([dc, ec])
-        self._order = np.lexsort((rows, cols))
-        self._indices = rows[self._order].astype(np.int32)
-        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=4 * n))]).astype(np.int32)
-        self._n_edge = len(edges)
-        self._edge_k = np.tile(k4, 2 * len(edges))
-
-    def matrix(self, alpha: float, g: np.ndarray, c: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
-        g2 = np.asarray(g, dtype=np.float64) ** 2
-        diag = (alpha * alpha) * self.deg[:, None, None] * np.diag(g2)[None] + c[:, None, None] * (
-            d[:, :, None] * d[:, None, :])
-        vals = np.concatenate([diag.ravel(), -(alpha * alpha) * g2[self._edge_k]])
-        n4 = 4 * self.n
-        return sp.csc_matrix((vals[self._order], self._indices, self._indptr), shape=(n4, n4))
-
-
-def _factor(k: sp.csc_matrix):
-    """SuperLU factorisation of the SPD block system (symmetric mode, no pivoting, minimum-degree ordering)."""
-    return spla.splu(k, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, relax=8, panel_size=8,
-                     options=dict(SymmetricMode=True))
-
-
-def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float = 1e-12, maxit: int = 100
-         ) -> tuple[np.ndarray | None, int]:
-    """Conjugate gradients on ``k x = b`` (3 columns at once) preconditioned by the factorisation ``lu``; stops when
-    every column's preconditioned residual norm is below ``tol`` times its solution's energy norm. Returns
-    ``(None, its)`` when it did not converge."""
-    kr = sp.csr_matrix((k.data, k.indices, k.indptr), shape=k.shape)  # K is symmetric: its CSC arrays are its CSR
-    x = x0.copy()
-    r = b - kr @ x
-    z = lu.solve(r)
-    pdir = z.copy()
-    rz = np.einsum("ij,ij->j", r, z)
-    for it in range(maxit + 1):
-        energy = np.abs(np.einsum("ij,ij->j", x, b - r))  # x^T K x
-        if np.all(np.sqrt(np.abs(rz)) <= tol * np.sqrt(np.maximum(energy, 1e-300))):
-            return x, it
-        if it == maxit:
-            break
-        kp = kr @ pdir
-        a = rz / np.einsum("ij,ij->j", pdir, kp)
-        x += a * pdir
-        r -= a * kp
-        z = lu.solve(r)
-        rz_new = np.einsum("ij,ij->j", r, z)
-        pdir = z + (rz_new / rz) * pdir
-        rz = rz_new
-    return None, maxit
-
-
-def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
-                          kp_w: float, d: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Exact minimiser ``X (n, 4, 3)`` of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage).
-
-    With ``r_k = w² (d_k^T X_k - p_k)`` the normal equations read ``α² g_a² L X^(a) = -Σ_k e_k d_ka r_k``; a
-    particular solution comes from the grounded scalar Laplacian (one vertex per connected component fixed),
-    the free constants ``μ`` per component from the bordered system
-    ``[[S + I/w², -D], [D^T, 0]] [R; μ] = [-P; 0]``, ``S_kj = Y_kj Σ_a d_ka d_ja / (α² g_a²)``.
-    """
-    from scipy.sparse.csgraph import connected_components
-
-    i, j = edges[:, 0], edges[:, 1]
-    adj = sp.csr_matrix((np.ones(len(edges)), (i, j)), shape=(n, n))
-    ncomp, label = connected_components(adj, directed=False)
-    lap = sp.csr_matrix((np.concatenate([-np.ones(len(edges)), -np.ones(len(edges))]),
-                         (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n))
-    deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
-    ground = np.array([np.nonzero(label == c)[0][0] for c in range(ncomp)])
-    diag = deg.copy()
-    diag[ground] += 1.0
-    lg = (lap + sp.diags(diag)).tocsc()
-    kp_comp = label[kp_idx]
-    if len(np.unique(kp_comp)) != ncomp:
-        raise np.linalg.LinAlgError("a connected component of the scan region holds no keypoint: the keypoint stage "
-                                    "of the official non-rigid ICP is singular")
-    nk = len(kp_idx)
-    rhs = np.zeros((n, nk))
-    rhs[kp_idx, np.arange(nk)] = 1.0
-    y = spla.splu(lg, permc_spec="MMD_AT_PLUS_A").solve(rhs)  # (n, nk)
-    lam = 1.0 / (alpha * alpha * np.asarray(g, dtype=np.float64) ** 2)  # (4,)
-    dk = d[kp_idx]  # (nk, 4)
-    s = y[kp_idx] * ((dk * lam) @ dk.T)
-    dc = np.zeros((nk, 4 * ncomp))
-    for c in range(ncomp):
-        m = kp_comp == c
-        dc[m, 4 * c:4 * c + 4] = dk[m]
-    top = np.hstack([s + np.eye(nk) / (kp_w * kp_w), -dc])
-    bottom = np.hstack([dc.T, np.zeros((4 * ncomp, 4 * ncomp))])
-    sol = np.linalg.solve(np.vstack([top, bottom]), np.vstack([-targets, np.zeros((4 * ncomp, 3))]))
-    r = sol[:nk]
-    mu = sol[nk:].reshape(ncomp, 4, 3)
-    x = np.empty((n, 4, 3))
-    for a in range(4):
-        x[:, a, :] = -lam[a] * (y @ (dk[:, a:a + 1] * r)) + mu[label, a, :]
-    return x
-
-
-class NonRigidResult(NamedTuple):
-    """Result of :func:`nonrigid_icp`.
-
-    Attributes
-    ----------
-    vertices : (n, 3) float64
-        The deformed scan vertices.
-    steps : tuple of int
-        Linear solves per stage.
-    deltas : tuple of float
-        ``|X - X_prev|_F`` at every stopping test.
-    """
-
-    vertices: np.ndarray
-    steps: tuple
-    deltas: tuple
+#: REALY's non-rigid ICP schedule with keypoints (``nICP_with_keypoints``): one keypoint-only stage (α = 150,
+#: G = diag(2, 2, 3, 2), weight 50), then α = 50 e^{-k/2}, ε = 2^{-k} (k = 0, 1, 2), at most 11 solves per stage.
+OFFICIAL_NICP_SCHEDULE_KEYPOINTS: tuple = (
+    NICPStage(_NICP_ALPHA_KP, _NICP_EPSILON * 2.0, (2.0, 2.0, 3.0, _NICP_GAMMA * 2), True, _NICP_KP_WEIGHT,
+              _NICP_MAX_STEP),
+    *(NICPStage(_NICP_ALPHA * np.exp(-0.5 * (k - 1)), _NICP_EPSILON * pow(0.5, k - 1), (1.0, 1.0, 1.0, _NICP_GAMMA),
+                False, None, _NICP_MAX_STEP) for k in (1, 2, 3)),
+)
+#: REALY's schedule without keypoints (``nICP_without_keypoints``, the cheek): α = 50 e^{-k/2}, ε = 2^{-k}, no limit.
+OFFICIAL_NICP_SCHEDULE: tuple = tuple(
+    NICPStage(_NICP_ALPHA * np.exp(-0.5 * k), _NICP_EPSILON * pow(0.5, k), (1.0, 1.0, 1.0, _NICP_GAMMA))
+    for k in (0, 1, 2))
 
 
 def nonrigid_icp(scan_vertices: np.ndarray, scan_faces: np.ndarray, targets: np.ndarray,
@@ -376,75 +251,10 @@ def nonrigid_icp(scan_vertices: np.ndarray, scan_faces: np.ndarray, targets: np.
     keypoint_index : (k,) int, optional
         Source vertices tied to ``keypoint_targets (k, 3)``; None runs the version without keypoints (cheek).
     """
-    src = np.asarray(scan_vertices, dtype=np.float64)
-    n = len(src)
-    dst = np.asarray(targets, dtype=np.float64)
-    edges = _edges(scan_faces)
-    system = _BlockSystem(n, edges)
-    tree = cKDTree(dst, leafsize=100)
-    with_kp = keypoint_index is not None
-    if with_kp:
-        kp_idx = np.asarray(keypoint_index, dtype=np.int64)
-        kp_tgt = np.asarray(keypoint_targets, dtype=np.float64)
-        stages = [(_NICP_ALPHA_KP, _NICP_EPSILON * 2.0, (2.0, 2.0, 3.0, _NICP_GAMMA * 2), True)]
-        stages += [(_NICP_ALPHA * np.exp(-0.5 * (k - 1)), _NICP_EPSILON * pow(0.5, k - 1), (1.0, 1.0, 1.0, _NICP_GAMMA),
-                    False) for k in (1, 2, 3)]
-    else:
-        stages = [(_NICP_ALPHA * np.exp(-0.5 * k), _NICP_EPSILON * pow(0.5, k), (1.0, 1.0, 1.0, _NICP_GAMMA), False)
-                  for k in (0, 1, 2)]
-    cur = src.copy()
-    x_prev = np.zeros((4 * n, 3))
-    x = np.ones((4 * n, 3))
-    count = 0
-    steps, deltas = [], []
-    for alpha, eps, g, kp_only in stages:
-        g = np.array(g, dtype=np.float32).astype(np.float64)
-        step = 0
-        lu = None
-        while True:
-            delta = float(np.linalg.norm(x - x_prev))
-            deltas.append(delta)
-            if delta <= eps or (with_kp and step > _NICP_MAX_STEP):
-                break
-            x_prev = x
-            dist, idx = tree.query(cur, k=1)
-            dist32 = np.asarray(dist, dtype=np.float32)
-            nn = dst[idx]
-            c32 = cur.astype(np.float32).astype(np.float64)
-            d = np.concatenate([c32, np.ones((n, 1))], axis=1)
-            threshold = max(np.mean(dist32) * 2, 1)
-            w = (dist32 < threshold).astype(np.float64)
-            kw = np.zeros(n)
-            full = nn
-            if with_kp:
-                kw[kp_idx] = _NICP_KP_WEIGHT if kp_only else _NICP_KP_WEIGHT * np.exp(-0.9 * count) / 10.0
-                full = nn.copy()
-                full[kp_idx] = kp_tgt
-            if kp_only:
-                # keypoint-only stage: exact closed form (duplicate keypoint vertices: the last target wins)
-                uk = np.unique(kp_idx)
-                xb = _keypoint_stage_solve(n, edges, alpha, g, uk, _NICP_KP_WEIGHT, d, full[uk])
-                x = xb.reshape(4 * n, 3)
-            else:
-                c = w * w + kw * kw
-                target = (w * w)[:, None] * nn + (kw * kw)[:, None] * full
-                rhs = (d[:, :, None] * target[:, None, :]).reshape(4 * n, 3)
-                k = system.matrix(alpha, g, c, d)
-                x_new = None
-                if lu is not None:
-                    x_new, _ = _pcg(k, rhs, lu, x_prev)
-                if x_new is None:
-                    lu = _factor(k)
-                    x_new = lu.solve(rhs)
-                x = x_new
-            xb = x.reshape(n, 4, 3)
-            cur = ((c32[:, 0:1] * xb[:, 0] + c32[:, 1:2] * xb[:, 1]) + c32[:, 2:3] * xb[:, 2]) + xb[:, 3]
-            step += 1
-            count += 1
-            if kp_only:
-                break
-        steps.append(step)
-    return NonRigidResult(cur, tuple(steps), tuple(deltas))
+    if keypoint_index is None:
+        return optimal_step_nicp(scan_vertices, scan_faces, targets, OFFICIAL_NICP_SCHEDULE)
+    return optimal_step_nicp(scan_vertices, scan_faces, targets, OFFICIAL_NICP_SCHEDULE_KEYPOINTS, keypoint_index,
+                             keypoint_targets, official_keypoint_weight)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,294 @@
+"""Optimal-step non-rigid ICP (Amberg, Romdhani & Vetter, CVPR 2007), as a general function of its schedule.
+
+Each vertex ``i`` of a source mesh gets an affine map ``X_i (4, 3)``; one linear solve of a stage minimises
+
+.. math:: \\sum_i w_i^2 \\lVert d_i^T X_i - u_i \\rVert^2
+          + \\alpha^2 \\lVert (M \\otimes G) X \\rVert_F^2
+          + \\sum_{k} \\beta_k^2 \\lVert d_k^T X_k - l_k \\rVert^2 ,
+
+with ``d_i = (v_i, 1)`` (the current source vertex, float32-rounded as REALY's code builds its matrices), ``u_i`` the
+nearest target point, ``w_i = 1`` for inliers (``|v_i - u_i| < max(2 mean, 1)``) and 0 otherwise, ``M`` the
+node-arc incidence matrix of the source's unique edges, ``G = diag(g)`` the stiffness weights of the 4 affine rows,
+``l_k`` keypoint targets with weights ``β_k``. A stage repeats solves until ``|X - X_prev|_F <= ε`` (or after
+``max_steps``); a keypoint-only stage is solved once, in closed form. The *schedule* -- the list of
+:class:`NICPStage` -- is a parameter: :data:`facenb.benchmarks.realy.protocol.OFFICIAL_NICP_SCHEDULE` and
+``..._KEYPOINTS`` reproduce ``czh-98/REALY@3f13e9ad`` ``utils/NICP.py``.
+
+Solves: each stage's first system is factorised with SuperLU and its later systems are solved by conjugate
+gradients preconditioned with that factorisation (relative energy-norm error 1e-12).
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.spatial import cKDTree
+
+__all__ = ["NICPStage", "NonRigidResult", "optimal_step_nicp", "official_keypoint_weight"]
+
+
+class NICPStage(NamedTuple):
+    """One stage of :func:`optimal_step_nicp`.
+
+    Attributes
+    ----------
+    alpha : float
+        Stiffness ``α``.
+    epsilon : float
+        The stage stops when ``|X - X_prev|_F <= epsilon`` (tested before every solve).
+    gamma : tuple of 4 floats
+        ``g``: stiffness weights of the 3 linear rows and the translation row (used in float32, as REALY).
+    keypoints_only : bool
+        One closed-form solve with the keypoint terms only (no nearest-point term).
+    keypoint_weight : float or None
+        ``β`` of this stage; None: ``keypoint_weight(count)`` of :func:`optimal_step_nicp` (``count`` = solves so
+        far over all stages).
+    max_steps : int or None
+        Also stop after more than this many solves.
+    """
+
+    alpha: float
+    epsilon: float
+    gamma: tuple = (1.0, 1.0, 1.0, 1.0)
+    keypoints_only: bool = False
+    keypoint_weight: float | None = None
+    max_steps: int | None = None
+
+
+def official_keypoint_weight(count: int) -> float:
+    """REALY's decaying keypoint weight ``50 e^{-0.9 count} / 10`` (``count`` = linear solves so far)."""
+    return 50.0 * np.exp(-0.9 * count) / 10.0
+
+
+def _edges(faces: np.ndarray) -> np.ndarray:
+    """Unique undirected edges ``(e, 2)``, ``i < j``, of a triangle list (self-loops of degenerate faces dropped)."""
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.concatenate([f[:, [0, 1]], f[:, [0, 2]], f[:, [1, 2]]])
+    e = np.sort(e, axis=1)
+    e = e[e[:, 0] != e[:, 1]]
+    return np.unique(e, axis=0)
+
+
+class _BlockSystem:
+    """``K = α² (L ⊗ diag(g²)) + blockdiag(c_i d_i d_i^T)`` in CSC with a fixed pattern (4 unknowns per vertex)."""
+
+    def __init__(self, n: int, edges: np.ndarray):
+        self.n = n
+        self.deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
+        k4 = np.arange(4)
+        v = np.arange(n)
+        dr = (4 * v[:, None, None] + k4[None, :, None]).repeat(4, axis=2).ravel()
+        dc = (4 * v[:, None, None] + k4[None, None, :]).repeat(4, axis=1).ravel()
+        i, j = edges[:, 0], edges[:, 1]
+        er = np.concatenate([(4 * i[:, None] + k4).ravel(), (4 * j[:, None] + k4).ravel()])
+        ec = np.concatenate([(4 * j[:, None] + k4).ravel(), (4 * i[:, None] + k4).ravel()])
+        rows = np.concatenate([dr, er])
+        cols = np.concatenate([dc, ec])
+        self._order = np.lexsort((rows, cols))
+        self._indices = rows[self._order].astype(np.int32)
+        self._indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=4 * n))]).astype(np.int32)
+        self._n_edge = len(edges)
+        self._edge_k = np.tile(k4, 2 * len(edges))
+
+    def matrix(self, alpha: float, g: np.ndarray, c: np.ndarray, d: np.ndarray) -> sp.csc_matrix:
+        g2 = np.asarray(g, dtype=np.float64) ** 2
+        diag = (alpha * alpha) * self.deg[:, None, None] * np.diag(g2)[None] + c[:, None, None] * (
+            d[:, :, None] * d[:, None, :])
+        vals = np.concatenate([diag.ravel(), -(alpha * alpha) * g2[self._edge_k]])
+        n4 = 4 * self.n
+        return sp.csc_matrix((vals[self._order], self._indices, self._indptr), shape=(n4, n4))
+
+
+def _factor(k: sp.csc_matrix):
+    """SuperLU factorisation of the SPD block system (symmetric mode, no pivoting, minimum-degree ordering)."""
+    return spla.splu(k, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, relax=8, panel_size=8,
+                     options=dict(SymmetricMode=True))
+
+
+def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float = 1e-12, maxit: int = 100
+         ) -> tuple[np.ndarray | None, int]:
+    """Conjugate gradients on ``k x = b`` (3 columns at once) preconditioned by the factorisation ``lu``; stops when
+    every column's preconditioned residual norm is below ``tol`` times its solution's energy norm. Returns
+    ``(None, its)`` when it did not converge."""
+    kr = sp.csr_matrix((k.data, k.indices, k.indptr), shape=k.shape)  # K is symmetric: its CSC arrays are its CSR
+    x = x0.copy()
+    r = b - kr @ x
+    z = lu.solve(r)
+    pdir = z.copy()
+    rz = np.einsum("ij,ij->j", r, z)
+    for it in range(maxit + 1):
+        energy = np.abs(np.einsum("ij,ij->j", x, b - r))  # x^T K x
+        if np.all(np.sqrt(np.abs(rz)) <= tol * np.sqrt(np.maximum(energy, 1e-300))):
+            return x, it
+        if it == maxit:
+            break
+        kp = kr @ pdir
+        a = rz / np.einsum("ij,ij->j", pdir, kp)
+        x += a * pdir
+        r -= a * kp
+        z = lu.solve(r)
+        rz_new = np.einsum("ij,ij->j", r, z)
+        pdir = z + (rz_new / rz) * pdir
+        rz = rz_new
+    return None, maxit
+
+
+def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
+                          kp_w: float, d: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Exact minimiser ``X (n, 4, 3)`` of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage).
+
+    With ``r_k = w² (d_k^T X_k - p_k)`` the normal equations read ``α² g_a² L X^(a) = -Σ_k e_k d_ka r_k``; a
+    particular solution comes from the grounded scalar Laplacian (one vertex per connected component fixed),
+    the free constants ``μ`` per component from the bordered system
+    ``[[S + I/w², -D], [D^T, 0]] [R; μ] = [-P; 0]``, ``S_kj = Y_kj Σ_a d_ka d_ja / (α² g_a²)``.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    i, j = edges[:, 0], edges[:, 1]
+    adj = sp.csr_matrix((np.ones(len(edges)), (i, j)), shape=(n, n))
+    ncomp, label = connected_components(adj, directed=False)
+    lap = sp.csr_matrix((np.concatenate([-np.ones(len(edges)), -np.ones(len(edges))]),
+                         (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n))
+    deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
+    ground = np.array([np.nonzero(label == c)[0][0] for c in range(ncomp)])
+    diag = deg.copy()
+    diag[ground] += 1.0
+    lg = (lap + sp.diags(diag)).tocsc()
+    kp_comp = label[kp_idx]
+    if len(np.unique(kp_comp)) != ncomp:
+        raise np.linalg.LinAlgError("a connected component of the scan region holds no keypoint: the keypoint stage "
+                                    "of the official non-rigid ICP is singular")
+    nk = len(kp_idx)
+    rhs = np.zeros((n, nk))
+    rhs[kp_idx, np.arange(nk)] = 1.0
+    y = spla.splu(lg, permc_spec="MMD_AT_PLUS_A").solve(rhs)  # (n, nk)
+    lam = 1.0 / (alpha * alpha * np.asarray(g, dtype=np.float64) ** 2)  # (4,)
+    dk = d[kp_idx]  # (nk, 4)
+    s = y[kp_idx] * ((dk * lam) @ dk.T)
+    dc = np.zeros((nk, 4 * ncomp))
+    for c in range(ncomp):
+        m = kp_comp == c
+        dc[m, 4 * c:4 * c + 4] = dk[m]
+    top = np.hstack([s + np.eye(nk) / (kp_w * kp_w), -dc])
+    bottom = np.hstack([dc.T, np.zeros((4 * ncomp, 4 * ncomp))])
+    sol = np.linalg.solve(np.vstack([top, bottom]), np.vstack([-targets, np.zeros((4 * ncomp, 3))]))
+    r = sol[:nk]
+    mu = sol[nk:].reshape(ncomp, 4, 3)
+    x = np.empty((n, 4, 3))
+    for a in range(4):
+        x[:, a, :] = -lam[a] * (y @ (dk[:, a:a + 1] * r)) + mu[label, a, :]
+    return x
+
+
+class NonRigidResult(NamedTuple):
+    """Result of :func:`optimal_step_nicp`.
+
+    Attributes
+    ----------
+    vertices : (n, 3) float64
+        The deformed scan vertices.
+    steps : tuple of int
+        Linear solves per stage.
+    deltas : tuple of float
+        ``|X - X_prev|_F`` at every stopping test.
+    """
+
+    vertices: np.ndarray
+    steps: tuple
+    deltas: tuple
+
+
+def optimal_step_nicp(source_vertices: np.ndarray, source_faces: np.ndarray, targets: np.ndarray,
+                      schedule: Sequence[NICPStage], keypoint_index: np.ndarray | None = None,
+                      keypoint_targets: np.ndarray | None = None,
+                      keypoint_weight: Callable[[int], float] = official_keypoint_weight) -> NonRigidResult:
+    """Deform ``source`` onto the point set ``targets`` with the optimal-step non-rigid ICP, stage by stage.
+
+    Parameters
+    ----------
+    source_vertices : (n, 3) float64
+    source_faces : (m, 3) int
+        Source triangles (their unique edges define the stiffness term).
+    targets : (p, 3) float64
+        The point set the source is pulled to (nearest neighbours at every solve).
+    schedule : sequence of NICPStage
+        The stages, in order (see the module docstring).
+    keypoint_index : (k,) int, optional
+        Source vertices tied to ``keypoint_targets (k, 3)``; None: no keypoint term.
+    keypoint_weight : callable ``count -> float``
+        ``β`` of the stages whose ``keypoint_weight`` is None.
+
+    Returns
+    -------
+    NonRigidResult
+        Deformed vertices, solves per stage, the ``|X - X_prev|_F`` of every stopping test.
+    """
+    src = np.asarray(source_vertices, dtype=np.float64)
+    n = len(src)
+    dst = np.asarray(targets, dtype=np.float64)
+    edges = _edges(source_faces)
+    system = _BlockSystem(n, edges)
+    tree = cKDTree(dst, leafsize=100)
+    with_kp = keypoint_index is not None
+    if with_kp:
+        kp_idx = np.asarray(keypoint_index, dtype=np.int64)
+        kp_tgt = np.asarray(keypoint_targets, dtype=np.float64)
+    cur = src.copy()
+    x_prev = np.zeros((4 * n, 3))
+    x = np.ones((4 * n, 3))
+    count = 0
+    steps, deltas = [], []
+    for stage in schedule:
+        alpha, eps, kp_only = stage.alpha, stage.epsilon, stage.keypoints_only
+        if kp_only and not with_kp:
+            raise ValueError("a keypoints_only stage needs keypoint_index and keypoint_targets")
+        g = np.array(stage.gamma, dtype=np.float32).astype(np.float64)
+        step = 0
+        lu = None
+        while True:
+            delta = float(np.linalg.norm(x - x_prev))
+            deltas.append(delta)
+            if delta <= eps or (stage.max_steps is not None and step > stage.max_steps):
+                break
+            x_prev = x
+            dist, idx = tree.query(cur, k=1)
+            dist32 = np.asarray(dist, dtype=np.float32)
+            nn = dst[idx]
+            c32 = cur.astype(np.float32).astype(np.float64)
+            d = np.concatenate([c32, np.ones((n, 1))], axis=1)
+            threshold = max(np.mean(dist32) * 2, 1)
+            w = (dist32 < threshold).astype(np.float64)
+            kw = np.zeros(n)
+            full = nn
+            if with_kp:
+                beta = stage.keypoint_weight if stage.keypoint_weight is not None else keypoint_weight(count)
+                kw[kp_idx] = beta
+                full = nn.copy()
+                full[kp_idx] = kp_tgt
+            if kp_only:
+                # keypoint-only stage: exact closed form (duplicate keypoint vertices: the last target wins)
+                uk = np.unique(kp_idx)
+                xb = _keypoint_stage_solve(n, edges, alpha, g, uk, beta, d, full[uk])
+                x = xb.reshape(4 * n, 3)
+            else:
+                c = w * w + kw * kw
+                target = (w * w)[:, None] * nn + (kw * kw)[:, None] * full
+                rhs = (d[:, :, None] * target[:, None, :]).reshape(4 * n, 3)
+                k = system.matrix(alpha, g, c, d)
+                x_new = None
+                if lu is not None:
+                    x_new, _ = _pcg(k, rhs, lu, x_prev)
+                if x_new is None:
+                    lu = _factor(k)
+                    x_new = lu.solve(rhs)
+                x = x_new
+            xb = x.reshape(n, 4, 3)
+            cur = ((c32[:, 0:1] * xb[:, 0] + c32[:, 1:2] * xb[:, 1]) + c32[:, 2:3] * xb[:, 2]) + xb[:, 3]
+            step += 1
+            count += 1
+            if kp_only:
+                break
+        steps.append(step)
+    return NonRigidResult(cur, tuple(steps), tuple(deltas))
