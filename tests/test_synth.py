@@ -13,7 +13,7 @@ from facenb.cli import main
 
 @pytest.fixture(scope="module")
 def now_set(tmp_path_factory):
-    from tests.conftest import mirror_root, need
+    from conftest import mirror_root, need
 
     sfm = need(mirror_root() / "surrey_face_model", "public data mirror (surrey_face_model)")
     out = tmp_path_factory.mktemp("synth_now")

@@ -29,7 +29,7 @@ def _hand_obj(path):
 
 @pytest.fixture(scope="module")
 def templates():
-    from tests.conftest import mirror_root, need
+    from conftest import mirror_root, need
 
     root = need(mirror_root() / "realy_templates", "public data mirror (realy_templates)")
     return {t: (root, *_hand_obj(root / f"{t}.obj")) for t in L.TOPOLOGIES}
