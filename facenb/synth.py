@@ -269,7 +269,7 @@ def _scan(sfm: SurreyModel, shape: np.ndarray, rng: np.random.Generator, subdivi
     keep_p = 1.0 - loss * (1.0 + np.sin(v @ k).sum(axis=1) / 3.0)
     keep = rng.random(len(v)) < keep_p
     # holes: both eyes (scanners miss them) and one random spot
-    eyes = [shape[[sfm.ibug[i] for i in (38, 39, 41, 42)]].mean(0), shape[[sfm.ibug[i] for i in (44, 45, 47, 48)]].mean(0)]
+    eyes = [shape[[sfm.ibug[i] for i in ring]].mean(0) for ring in ((38, 39, 41, 42), (44, 45, 47, 48))]
     for centre, radius in ((eyes[0], 7.0), (eyes[1], 7.0), (v[rng.integers(len(v))], rng.uniform(4.0, 9.0))):
         keep &= np.linalg.norm(v - centre, axis=1) > radius
     for i in sfm.now7:  # the landmarks' own vertices stay (an annotator clicked on them)

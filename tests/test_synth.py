@@ -104,7 +104,8 @@ def test_realy_set_passes_facenb_realy_and_is_graded(now_set, tmp_path):
     true = {m: truth["true_error"][m]["1"]["all_mean_mm"] for m in res.predictions}
     assert true["precise"] < true["coarse"] and scored["precise"] < scored["coarse"]
     for r in ("nose", "mouth", "forehead", "cheek"):
-        n = sum(ln.startswith("v ") for ln in (res.out / "REALY_scan_region" / "1" / f"{r}.obj").read_text().splitlines())
+        text = (res.out / "REALY_scan_region" / "1" / f"{r}.obj").read_text()
+        n = sum(ln.startswith("v ") for ln in text.splitlines())
         assert n == truth["true_error"]["precise"]["1"][r]["n_points"] > 300
 
 
