@@ -1,23 +1,27 @@
-"""A public synthetic benchmark in the official layouts (``facenb synth now|realy``).
+"""A public synthetic benchmark in the official layouts (``facenb synth now|realy|stirling``).
 
-NoW and REALY ground truth is licence-gated. This module writes a complete dataset in the benchmark's official
-folder layout from public data only, so every flow (dataset mode, notebooks, reports, tests) can run end to end:
+NoW, REALY and Stirling/ESRC ground truth is licence-gated. This module writes a complete dataset in each
+benchmark's official folder layout from public data only, so every flow (dataset mode, notebooks, reports, tests)
+can run end to end: :func:`synth_now`, :func:`synth_realy`, :func:`synth_stirling`.
 
 * **Subjects** are Surrey Face Model identities (``surrey_face_model/sfm_shape_3448.bin``, the public shape-only
-  SFM of Huber et al., VISAPP 2016, read with :func:`load_sfm`): ``S = μ + U (α ⊙ √λ)``, ``α ~ N(0, 1)``, mm.
-* **Scans** (NoW) are the subject's neutral shape, midpoint-subdivided (``scan_subdivisions`` times; the surface
-  is unchanged, so it is the *noise-free shape*), then scanner-like: vertices dropped with a smoothly varying
-  probability (density), holes at both eyes and one random spot, Gaussian noise along the normal
+  SFM of Huber et al., VISAPP 2016, read with :func:`load_sfm`): ``S = μ + U (α ⊙ √λ)``, ``α ~ N(0, 1)`` clipped at
+  2.5, mm, y up, face towards +z, subject's right at -x.
+* **Scans** (NoW, Stirling) are the subject's neutral shape, midpoint-subdivided (``scan_subdivisions`` times; the
+  surface is unchanged, so it is the *noise-free shape*), then scanner-like: vertices dropped with a smoothly
+  varying probability (density), holes at both eyes and one random spot, Gaussian noise along the normal
   (``scan_noise_mm``). Scan landmarks are the noise-free iBUG points 37, 40, 43, 46, 34, 49, 55 (SFM vertices from
-  ``ibug_to_sfm.txt``) plus annotator jitter.
+  ``ibug_to_sfm.txt``) plus annotator jitter. REALY: the identity carried onto a REALY template topology
+  (:func:`synth_realy`).
 * **Methods** (:data:`METHODS`) predict each image with graded, known errors: shape-coefficient noise (larger on
-  occlusion and selfie images), Laplacian smoothing, a leak of the image's expression (SFM blendshapes) into the
+  occlusion, selfie and LQ images), Laplacian smoothing, a leak of the image's expression (SFM blendshapes) into the
   neutral shape, a scale and pose error, missing parts. A prediction is written in an arbitrary rigid frame (mm).
-* ``truth.json`` holds each prediction's **true** per-vertex error: for every scan vertex inside the official NoW
-  crop (the order of ``facenb now``'s distances), the distance of its noise-free position to the predicted surface
-  in the ground-truth frame -- no alignment, so scale and pose errors count.
+* ``truth.json`` holds each prediction's **true** per-vertex error: for every scan vertex the scorer measures (the
+  official NoW crop, the FG2018 face mask, the REALY regions; in the order of the scorer's distances), the distance
+  of its noise-free position to the predicted surface in the ground-truth frame -- no alignment, so scale and pose
+  errors count.
 
-Everything is deterministic for a seed.
+Everything is deterministic for a seed (byte-identical files).
 """
 from __future__ import annotations
 
