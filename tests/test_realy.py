@@ -41,8 +41,13 @@ def test_conformance_hifi3d_subject(conformance_dir, data_mirror):
     exp = json.loads((case / "expected.json").read_text())
     tmpl = realy.load_template("HIFI3D", data_dir=_templates(data_mirror))
     s = exp["subjects"][0]
-    inputs = realy.load_subject(case / "prediction" / f"{s['subject']}.obj", case / "REALY_HIFI3D_keypoints",
-                                case / "REALY_scan_region", case / "metrical_scale.txt", tmpl)
+    inputs = realy.load_subject(case / "REALY_HIFI3D_keypoints", case / "REALY_scan_region",
+                                case / "metrical_scale.txt", case / "prediction" / f"{s['subject']}.obj", tmpl)
+    # the earlier (prediction first) order reads the same subject
+    old = realy.load_subject(case / "prediction" / f"{s['subject']}.obj", case / "REALY_HIFI3D_keypoints",
+                             case / "REALY_scan_region", str(case / "metrical_scale.txt"), tmpl)
+    assert (old.subject, old.subject_id, old.scale) == (inputs.subject, inputs.subject_id, inputs.scale)
+    np.testing.assert_array_equal(old.prediction.vertices, inputs.prediction.vertices)
     res = realy.evaluate_subject(inputs, tmpl)
     assert res.scale == pytest.approx(8.9)
     for r in realy.REGIONS:

@@ -221,7 +221,7 @@ def score_subject(item, settings: dict) -> dict:
     pred, kp = Path(item.inputs[0]), Path(item.inputs[1])
     regions_dir = Path(item.inputs[2]).parent.parent
     tmpl = settings["_template"]
-    inputs = load_subject(pred, kp.parent, regions_dir, float(item.params["scale"]), tmpl, settings.get("_mask"))
+    inputs = load_subject(kp.parent, regions_dir, float(item.params["scale"]), pred, tmpl, settings.get("_mask"))
     res = evaluate_subject(inputs, tmpl, jobs=int(settings.get("_region_jobs", 1)))
     payload = {"subject_id": inputs.subject_id, "scale": inputs.scale}
     for r, rr in res.regions.items():

@@ -406,24 +406,31 @@ def _read_scale(path: str | Path) -> np.ndarray:
     return s
 
 
-def load_subject(prediction: str | Path, keypoints_dir: str | Path, regions_dir: str | Path,
-                 scale: float | np.ndarray | str | Path, template: RealyTemplate,
+def _is_prediction_path(x) -> bool:
+    return isinstance(x, (str, Path)) and Path(x).suffix.lower() == ".obj"
+
+
+def load_subject(keypoints_dir: str | Path, regions_dir: str | Path, scale: float | np.ndarray | str | Path,
+                 prediction: str | Path, template: RealyTemplate,
                  mask: np.ndarray | str | Path | None = None) -> SubjectInputs:
-    """Read one subject in the official folder layout and validate it.
+    """Read one subject in the official folder layout and validate it (ground truth first, prediction second).
 
     Parameters
     ----------
-    prediction : path
-        ``<PRED_DIR>/<id>[_suffix].obj`` -- the subject id is the integer before the first ``_``.
     keypoints_dir : path
         ``REALY_HIFI3D_keypoints`` (``<id>.obj``: 85 ``v`` lines).
     regions_dir : path
         ``REALY_scan_region`` (``<id>/{nose,mouth,forehead,cheek}.obj``).
     scale : float, array or path
         Millimetres per unit of this subject, or the whole ``metrical_scale.txt`` (array or file; line ``id``).
+    prediction : path
+        ``<PRED_DIR>/<id>[_suffix].obj`` -- the subject id is the integer before the first ``_``.
     template : RealyTemplate
     mask : array or path, optional
         Template vertex mask (0/1 per vertex).
+
+    The earlier order ``load_subject(prediction, keypoints_dir, regions_dir, scale, template, mask)`` still works:
+    a first argument that is an ``.obj`` file while the fourth is not is read as that order.
 
     Raises
     ------
@@ -431,6 +438,9 @@ def load_subject(prediction: str | Path, keypoints_dir: str | Path, regions_dir:
         Missing files (missing subject), vertex count different from the template, NaN/Inf vertices, keypoint
         file without 85 points, subject id outside the scale file.
     """
+    if _is_prediction_path(keypoints_dir) and not _is_prediction_path(prediction):
+        # the earlier order load_subject(prediction, keypoints_dir, regions_dir, scale, ...)
+        keypoints_dir, regions_dir, scale, prediction = regions_dir, scale, prediction, keypoints_dir
     pp = Path(prediction)
     subject = pp.stem
     try:
