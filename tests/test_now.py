@@ -455,3 +455,16 @@ def test_dataset_duplicate_lines_and_obj_ply_are_said(tmp_path, capsys):
     assert "line 4 repeats S0/multiview_neutral/IMG_0000 (line 1)" in notes[2]
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["n_images"] == 2 and len(summary["notes"]) == 3
+
+
+def test_dataset_every_image_failing_exits_2_with_null_statistics(tmp_path, capsys):
+    ds = synthetic_now_folder(tmp_path / "ds", n_images=2)
+    for p in (ds / "predictions").rglob("*.obj"):
+        p.write_text("not a mesh\n")
+    rc = main(_now_cli(ds, tmp_path / "o"))
+    cap = capsys.readouterr()
+    assert rc == 2 and cap.out == "" and "Traceback" not in cap.err
+    errs = cap.err.strip().splitlines()
+    assert len(errs) == 3 and errs[-1].startswith("facenb: error: no image could be scored (2 failed, 0 missing)")
+    text = (tmp_path / "o" / "summary.json").read_text()
+    assert "NaN" not in text and json.loads(text)["overall"]["median_mm"] is None
