@@ -5,11 +5,12 @@ Each claim of ``seeds/*.yaml`` gets a tier:
 ``R`` recomputed from raw data
     facenb ran the benchmark's protocol on ground truth and predictions (e.g. a user pointed the paper notebook
     at a licensed REALY folder and the method's predictions).
-``S`` recomputed from raw data on a public subset
+``S`` recomputed from raw data on a subset
     facenb ran the benchmark's protocol on the method's own released predictions, but only for the images that
-    are public (e.g. PRNet's landmarks on 40 of the 2000 AFLW2000-3D images, from the 2DASL repository). The
-    ``coverage`` column says how much (``40/2000 images``); a subset cannot confirm the full number, so ``S`` is
-    counted apart from ``R``. Added automatically when the subset's data are in the facenb cache or mirror.
+    are public (e.g. PRNet's landmarks on 40 of the 2000 AFLW2000-3D images, from the 2DASL repository), or on a
+    licensed folder that lacks some predictions. The ``coverage`` column says how much (``40/2000 images``); a
+    subset cannot confirm the full number, so ``S`` is counted apart from ``R``. The public subsets are added
+    automatically when their data are in the facenb cache or mirror.
 ``P`` recomputed from published per-image errors
     the benchmark published every image's error (FaceScape); facenb recomputed the table.
 ``C`` consistency-checked from published components
@@ -39,9 +40,12 @@ LEDGER_COLUMNS = ["paper", "claim_id", "benchmark", "split", "region", "metric",
 
 _DENSE_WHY = ("the dense ground truth of AFLW2000-3D is generated from the Basel Face Model, which is licence-gated "
               "(request from the University of Basel), and the method's dense predictions on all 2000 images are "
-              "not public; no official scorer exists: facenb.benchmarks.aflw2000_dense.dense_nme takes the dense "
-              "ground truth as input (dense_gt_dir in notebook 12: per-image (3, n) arrays) with one preset per "
-              "implementation (2DASL, SADRNet, PRNet-PyTorch)")
+              "not public; no official scorer exists: facenb.benchmarks.aflw2000_dense.dense_nme computes it "
+              "(preset 2dasl_dense_3d for the dense alignment NME, 2dasl_reconstruction for the 3D-reconstruction "
+              "NME; one preset per implementation: 2DASL, SADRNet, PRNet-PyTorch). To recompute (tier R): set "
+              "dense_gt_dir (your BFM-derived dense ground truth, a folder of per-image (3, n) arrays "
+              "<image>.npy or .mat 'vertex') and dense_predictions_dir (the method's dense output, same names and "
+              "vertex order) in the paper notebook 20 (notebook 12 scores the 2DASL release's 40 images with it)")
 
 _WHY_Q = {
     "now": "NoW test-set scans are held by the organisers (scored only by their server); facenb's scorer matches "
@@ -52,8 +56,17 @@ _WHY_Q = {
     "aflw2000_3d/nme_3d_dense": _DENSE_WHY,
     "aflw2000_3d/nme_3d_reconstruction": _DENSE_WHY,
     "aflw_lfpa": "AFLW-LFPA images and the method's predictions are not public data of this project",
-    "florence": "Florence (MICC) scans are licence-gated (request from MICC, University of Florence)",
-    "stirling": "Stirling/ESRC scans (FG2018 challenge) are licence-gated (request from the University of Stirling)",
+    "florence": "Florence (MICC) scans are licence-gated (request from MICC, University of Florence); no official "
+                "scorer exists: facenb.benchmarks.florence computes it with protocol 'prnet' (VRN's protocol that "
+                "PRNet follows: rigid ICP for correspondences, mean distance / 3D outer interocular distance, "
+                "percent). To recompute (tier R): set florence_dir (the MICC release) and florence_predictions_dir "
+                "(subject_NN/<setting>.obj) in the paper notebook 20; florence_landmarks_dir defaults to the public "
+                "florence_micc_landmarks",
+    "stirling": "Stirling/ESRC scans (FG2018 challenge) are licence-gated (request from the University of Stirling); "
+                "scorer facenb.benchmarks.stirling (the organisers' fg2018-competition@3bbbdefb protocol; per subset "
+                "the mean distance over all masked scan vertices, the tables' 'mean reconstruction error'). To "
+                "recompute (tier R): set stirling_dir (the FG2018 release) and stirling_predictions_dir "
+                "(<HQ|LQ>/<image>.obj + 7 landmarks) in the paper notebook 20",
     "facescape": "FaceScape per-image errors were not available for this method",
 }
 

@@ -15,7 +15,9 @@ import pandas as pd
 from facenb.errors import InputError
 from facenb.vocabulary import AFLW_YAW_BINS
 
-__all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset"]
+__all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset",
+           "realy_recompute", "stirling_recompute", "florence_recompute", "dense_recompute", "Recomputation",
+           "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS"]
 
 
 def _seed(paper: str):
@@ -223,3 +225,257 @@ def realy_recompute(paper: str, realy_dir: str | Path, predictions_dir: str | Pa
             if value == value:  # not NaN
                 out[c["id"]] = (value, "R", f"facenb.benchmarks.realy on {folder} ({n} subjects, {view} view)")
     return out
+
+
+# ============================================================================================================
+# licensed data -> tier R (Stirling/ESRC, Florence/MICC, AFLW2000-3D dense)
+# ============================================================================================================
+def _claims_of(paper: str, benchmark: str) -> pd.DataFrame:
+    from facenb import results as RS
+
+    claims = RS.seed_claims_frame([_seed(paper)])
+    return claims[claims.benchmark == benchmark]
+
+
+def _tier(n_scored: int, n_total: int, what: str) -> tuple[str, ...]:
+    """``("R",)`` for a complete folder, ``("S", "n/N what")`` when items are missing or failed (a subset cannot
+    confirm the full number: :mod:`facenb.ledger`)."""
+    return ("R",) if n_scored == n_total else ("S", f"{n_scored}/{n_total} {what}")
+
+
+#: Seed-claim statistic -> key of :attr:`facenb.benchmarks.stirling.DatasetResult.per_subset` (pooled over the
+#: masked vertices of all images of the subset: see the aggregation section of the stirling module docstring).
+STIRLING_CLAIM_KEYS = {"mean": "pooled_mean_mm", "median": "pooled_median_mm", "std": "pooled_std_mm"}
+
+
+def stirling_recompute(paper: str, stirling_dir: str | Path, predictions_dir: str | Path, out_dir: str | Path, *,
+                       annotations_dir: str | Path | None = None, pred_topology: str | None = None,
+                       jobs: int = 1) -> dict:
+    """Tier R for a paper's Stirling/ESRC (FG2018) claims: score the method's predictions on the licensed release.
+
+    Scorer: :func:`facenb.benchmarks.stirling.evaluate_dataset` (official FG2018 protocol
+    ``patrikhuber/fg2018-competition@3bbbdefb``: 7-landmark similarity Procrustes, face mask on the scan,
+    scan-vertex -> predicted-surface distances) with its defaults ``statistic="mean"``, ``aggregate="pooled"``:
+    the statistic the published Stirling tables print as "mean reconstruction error" (PRNet's HQ 2.06 / LQ 2.38 mm
+    as quoted on the seed page; see the stirling module docstring on what could and could not be verified), i.e.
+    the mean over all masked scan vertices of all images of the subset. A claim with statistic ``mean``,
+    ``median`` or ``std`` and split ``HQ`` or ``LQ`` takes ``per_subset[split]`` of :data:`STIRLING_CLAIM_KEYS`.
+
+    Parameters
+    ----------
+    stirling_dir : path
+        The release (``Real_images__Subset_2D_FG2018/{HQ,LQ}``, ``{F,M}_3D_N/<subject>_N.obj``, ``annotations/``).
+    predictions_dir : path
+        ``<HQ|LQ>/<image>.obj|.ply`` with 7 landmarks ``<image>.txt|.npy`` (or ``pred_topology``).
+    out_dir : path
+        Dataset-mode outputs (summary, per-image table, the official distance files, cache).
+    annotations_dir : path, optional
+        ``.lnd`` folder; default ``stirling_dir/annotations``, else the public ``stirling_fg2018`` files.
+
+    Returns
+    -------
+    dict claim_id -> (value mm, "R", source), or ``(value, "S", source, "n/N images")`` when images of the
+    subset were missing or failed.
+    """
+    from facenb import data
+    from facenb.benchmarks import stirling as St
+
+    claims = _claims_of(paper, "stirling")
+    claims = claims[claims.split.isin(St.SUBSETS) & claims.statistic.isin(list(STIRLING_CLAIM_KEYS))]
+    if claims.empty:
+        return {}
+    splits = sorted(set(claims.split))
+    if annotations_dir is None and not (Path(stirling_dir) / "annotations").is_dir():
+        public = data.locate("stirling_fg2018")
+        annotations_dir = Path(public) / "annotations" if public is not None else None
+    res = St.evaluate_dataset(stirling_dir, predictions_dir, out_dir, subset=splits[0] if len(splits) == 1 else "all",
+                              statistic="mean", aggregate="pooled", annotations_dir=annotations_dir,
+                              pred_topology=pred_topology, jobs=jobs, progress=False)
+    out: dict = {}
+    for _, c in claims.iterrows():
+        s = res.per_subset[c["split"]]
+        value = float(s[STIRLING_CLAIM_KEYS[c["statistic"]]])
+        if s["n_scored"] == 0 or value != value:
+            continue
+        tier = _tier(s["n_scored"], s["n_images"], "images")
+        src = (f"facenb.benchmarks.stirling ({St.OFFICIAL_REPO.split('@')[0]} protocol; {c['statistic']} over the "
+               f"{s['n_points']} masked scan vertices of {s['n_scored']} {c['split']} images, pooled) on {stirling_dir}")
+        out[c["id"]] = (value, tier[0], src, *tier[1:])
+    return out
+
+
+def florence_recompute(paper: str, florence_dir: str | Path, predictions_dir: str | Path, out_dir: str | Path, *,
+                       landmarks_dir: str | Path | None = None, jobs: int = 1) -> dict:
+    """Tier R for a paper's Florence (MICC) claims: score the method's predictions on the licensed release.
+
+    Scorer: :func:`facenb.benchmarks.florence.evaluate_dataset` with :data:`facenb.benchmarks.florence.PRNET`
+    (VRN's protocol, which PRNet follows: rigid ICP used only for correspondences, mean per-vertex distance over
+    the cropped scan divided by its 3D outer interocular distance, percent), then
+    :func:`facenb.benchmarks.florence.claim_values` (mean over the scored predictions).
+
+    Parameters
+    ----------
+    florence_dir : path
+        ``subject_NN/Model/frontal{1,2}/obj/<stamp>.obj``.
+    predictions_dir : path
+        ``subject_NN/<setting or pose>.obj`` (+ optional 68 landmarks beside it).
+    landmarks_dir : path, optional
+        iBUG-68 scan landmarks; default the public ``florence_micc_landmarks`` (facenb cache or mirror).
+
+    Returns
+    -------
+    dict claim_id -> (value %, "R", source), or ``(value, "S", source, "n/N predictions")`` when predictions
+    of subjects with scan landmarks are missing or failed.
+    """
+    from facenb.benchmarks import florence as F
+
+    claims = _claims_of(paper, "florence")
+    if claims.empty:
+        return {}
+    res = F.evaluate_dataset(florence_dir, predictions_dir, out_dir, landmarks_dir=landmarks_dir, options=F.PRNET,
+                             executor="processes" if jobs > 1 else "serial", jobs=jobs, progress=False)
+    n_total = len(res.run.outcomes)
+    tier = _tier(len(res.rows), n_total, "predictions")
+    return {cid: (v, tier[0], src, *tier[1:]) for cid, (v, _, src) in F.claim_values(res, claims).items()}
+
+
+#: Dense NME preset per seed-claim metric (:data:`facenb.benchmarks.aflw2000_dense.PRESETS`): 2DASL's MATLAB
+#: evaluation (``nme_for_alignment_dense_3d.m``, ``nme_for_3DReconstruction.m``), the public implementation of the
+#: AFLW2000-3D dense protocols of the comparison tables PRNet appears in; PRNet published no evaluation code.
+DENSE_PRESETS = {"nme_3d_dense": "2dasl_dense_3d", "nme_3d_reconstruction": "2dasl_reconstruction"}
+AFLW2000_IMAGES = 2000
+
+
+def _dense_files(folder: Path, what: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise InputError(f"{what} folder not found", folder, "give a folder of per-image (3, n) <image>.npy arrays")
+    files: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in (".npy", ".mat") and p.is_file():
+            files.setdefault(p.stem, p)
+    if not files:
+        raise InputError(f"no .npy or .mat files in the {what} folder", folder, "one (3, n) array per image")
+    return files
+
+
+def dense_recompute(paper: str, dense_gt_dir: str | Path, predictions_dir: str | Path, *,
+                    presets: dict | None = None, gt_landmarks: dict | None = None,
+                    keypoints: str | Path | None = None) -> dict:
+    """Tier R for a paper's AFLW2000-3D dense-alignment and 3D-reconstruction NME claims.
+
+    Scorer: :func:`facenb.benchmarks.aflw2000_dense.dense_nme` per image with the preset of :data:`DENSE_PRESETS`
+    (``presets`` overrides it per metric); the claim value is the mean over images of the per-image NME, in
+    percent (the seed page does not say whether PRNet's mean is over images or balanced over yaw bins).
+
+    Parameters
+    ----------
+    dense_gt_dir : path
+        The user's BFM-derived dense ground truth (the Basel Face Model is licence-gated, facenb never builds it):
+        one ``(3, n)`` array per image, ``<image>.npy`` or ``.mat`` (variable ``vertex``), image pixels.
+    predictions_dir : path
+        The method's dense predictions, same names, same vertex order (``(3, n)``).
+    gt_landmarks : dict image -> (3, 68), optional
+        The 68 ground-truth landmarks for presets normalised by them (``2dasl_dense_3d``: ``sqrt(w h)`` of their
+        2D box). Default: the dense ground truth at the 68 BFM keypoint vertices of 2DASL's ``keypoints.txt``
+        (``keypoints``, default the ``aflw2000_3d_2dasl40`` dataset), which needs the 53215-vertex BFM topology.
+
+    Returns
+    -------
+    dict claim_id -> (value %, "R", source), or ``(value, "S", source, "n/2000 images")`` on fewer images.
+    """
+    from facenb.benchmarks import aflw2000_dense as D
+
+    claims = _claims_of(paper, "aflw2000_3d")
+    table = {**DENSE_PRESETS, **(presets or {})}
+    claims = claims[claims.metric.isin(list(table)) & (claims.statistic == "mean")]
+    if claims.empty:
+        return {}
+    gts = _dense_files(Path(dense_gt_dir), "dense ground-truth")
+    preds = _dense_files(Path(predictions_dir), "dense predictions")
+    names = sorted(set(gts) & set(preds))
+    if not names:
+        raise InputError("no image has both a dense ground truth and a dense prediction", predictions_dir,
+                         f"name the predictions like the ground truth (e.g. {next(iter(gts))}.npy)")
+    kp = None
+    out: dict = {}
+    for _, c in claims.iterrows():
+        preset = table[c["metric"]]
+        opts = D.PRESETS[preset] if isinstance(preset, str) else preset
+        needs_lm = opts.normalizer in ("bbox2d_landmarks", "interocular_3d", "interocular_2d")
+        nmes = []
+        for n in names:
+            g = D.read_dense(gts[n])
+            lm = None
+            if needs_lm:
+                if gt_landmarks is not None and n in gt_landmarks:
+                    lm = np.asarray(gt_landmarks[n], dtype=np.float64)
+                else:
+                    if kp is None:
+                        kp = _bfm_keypoints(keypoints)
+                    if g.shape[1] <= kp.max():
+                        raise InputError(f"the dense ground truth of {n} has {g.shape[1]} vertices, not the "
+                                         "53215-vertex BFM, so its 68 landmarks cannot be taken from it", gts[n],
+                                         "pass gt_landmarks (image -> (3, 68)) or a preset without landmarks")
+                    lm = g[:, kp]
+            nmes.append(D.dense_nme(g, D.read_dense(preds[n]), opts, gt_landmarks=lm).nme * 100.0)
+        tier = _tier(len(names), AFLW2000_IMAGES, "images")
+        name = preset if isinstance(preset, str) else "custom options"
+        src = (f"facenb.benchmarks.aflw2000_dense.dense_nme (preset {name}), mean over {len(names)} images of the "
+               f"dense ground truth in {dense_gt_dir}")
+        out[c["id"]] = (float(np.mean(nmes)), tier[0], src, *tier[1:])
+    return out
+
+
+def _bfm_keypoints(keypoints: str | Path | None) -> np.ndarray:
+    from facenb.benchmarks import aflw2000_published as AP
+
+    if keypoints is None:
+        root = locate_dataset(AP.DATASET)
+        if root is None:
+            raise InputError("the 68 BFM keypoint vertices (2DASL keypoints.txt) are not available", None,
+                             f"run `facenb data fetch {AP.DATASET}` or pass gt_landmarks")
+        keypoints = Path(root) / "keypoints.txt"
+    return AP.read_keypoint_vertices(keypoints)
+
+
+class Recomputation(NamedTuple):
+    """What the paper notebook recomputed from the data it was given: ``recomputed`` (claim id -> (value, tier,
+    source[, coverage]) for :func:`facenb.ledger.build_ledger`) and one printed line per benchmark."""
+
+    recomputed: dict
+    lines: list
+
+
+def recompute_licensed(paper: str, *, realy_dir=None, realy_predictions_dir=None, realy_template="HIFI3D",
+                       stirling_dir=None, stirling_predictions_dir=None, florence_dir=None,
+                       florence_predictions_dir=None, florence_landmarks_dir=None, dense_gt_dir=None,
+                       dense_predictions_dir=None, jobs: int = 1) -> Recomputation:
+    """Every recomputation the paper notebook's parameters allow (REALY, Stirling, Florence, AFLW2000-3D dense);
+    each benchmark whose folders are not both given prints which parameters to set. Outputs go to
+    :func:`work_dir`."""
+    rec: dict = {}
+    lines = []
+    jobs_ = {
+        "REALY": ((realy_dir, realy_predictions_dir), "realy_dir and realy_predictions_dir",
+                  lambda: realy_recompute(paper, realy_dir, realy_predictions_dir, realy_template,
+                                          work_dir("realy_" + paper), jobs=jobs)),
+        "Stirling": ((stirling_dir, stirling_predictions_dir), "stirling_dir and stirling_predictions_dir",
+                     lambda: stirling_recompute(paper, stirling_dir, stirling_predictions_dir,
+                                                work_dir("stirling_" + paper), jobs=jobs)),
+        "Florence": ((florence_dir, florence_predictions_dir), "florence_dir and florence_predictions_dir",
+                     lambda: florence_recompute(paper, florence_dir, florence_predictions_dir,
+                                                work_dir("florence_" + paper), landmarks_dir=florence_landmarks_dir,
+                                                jobs=jobs)),
+        "AFLW2000-3D dense": ((dense_gt_dir, dense_predictions_dir), "dense_gt_dir and dense_predictions_dir",
+                              lambda: dense_recompute(paper, dense_gt_dir, dense_predictions_dir)),
+    }
+    for name, (given, params, run) in jobs_.items():
+        if all(given):
+            got = run()
+            rec.update(got)
+            tiers = sorted({v[1] for v in got.values()})
+            lines.append(f"{name} recomputed for {len(got)} claims of {paper}"
+                         + (f" (tier {'/'.join(tiers)})" if tiers else " (the paper reports none)"))
+        else:
+            lines.append(f"No licensed {name} data given: set {params} to recompute the {name} claims.")
+    return Recomputation(rec, lines)
