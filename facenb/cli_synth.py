@@ -32,6 +32,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scan-subdivisions", type=int, default=0,
                    help="NoW, Stirling: midpoint subdivisions of the scan (0: 3448 vertices; 1: ~13.7k; 2: ~54k)")
+    p.add_argument("--james", action="store_true",
+                   help="NoW: add subject JAMES, the real menpo james scan (dataset james_scan) as ground truth")
     p.set_defaults(func=_run_synth)
 
 
@@ -42,7 +44,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         raise InputError("--scan-subdivisions must be 0..3", None, "pass 0, 1, 2 or 3")
     if args.benchmark == "now":
         res = synth.synth_now(args.out, subjects=args.subjects, images_per_subject=args.images_per_subject,
-                              methods=args.methods, seed=args.seed, scan_subdivisions=args.scan_subdivisions)
+                              methods=args.methods, seed=args.seed, scan_subdivisions=args.scan_subdivisions,
+                              james=args.james)
         print(f"synthetic NoW: {res.n_images} images, {len(res.predictions)} methods -> {res.out}")
         for m, d in res.predictions.items():
             print(f"  facenb now --dataset {res.out} --predictions {d} --out RESULTS/{m} --method {m}")

@@ -214,7 +214,7 @@ class NowData(NamedTuple):
 
 def resolve_data(now_dataset_dir: str | Path | None, methods: Mapping[str, str | Path] | None, work: str | Path, *,
                  synth_subjects: int = 2, synth_images_per_subject: int = 4, synth_seed: int = 0,
-                 synth_methods: Sequence[str] | None = None) -> NowData:
+                 synth_methods: Sequence[str] | None = None, synth_james: bool = False) -> NowData:
     """Notebook 10's data: the given NoW folder (methods default to its ``predictions/`` as ``RECON``), else a
     synthetic set generated into ``work/synthetic`` (:func:`facenb.synth.synth_now`), else nothing and why."""
     from facenb import synth
@@ -233,7 +233,8 @@ def resolve_data(now_dataset_dir: str | Path | None, methods: Mapping[str, str |
             return NowData(ds, {}, False, None, f"no predictions given for {ds}: {point}")
         return NowData(ds, m, False, None, f"NoW folder {ds}; methods: {', '.join(m)}")
     res, why = synthetic_default(Path(work) / "synthetic", subjects=synth_subjects,
-                                 images_per_subject=synth_images_per_subject, seed=synth_seed, methods=synth_methods)
+                                 images_per_subject=synth_images_per_subject, seed=synth_seed, methods=synth_methods,
+                                 james=synth_james)
     if res is None:
         return NowData(None, {}, False, None, f"no NoW data ({why}): {point}")
     m = {k: Path(v) for k, v in (methods or res.predictions).items()}
@@ -243,13 +244,13 @@ def resolve_data(now_dataset_dir: str | Path | None, methods: Mapping[str, str |
 
 
 def synthetic_default(out_dir: str | Path, *, subjects: int = 2, images_per_subject: int = 4,
-                      methods: Sequence[str] | None = None, seed: int = 0):
+                      methods: Sequence[str] | None = None, seed: int = 0, james: bool = False):
     """The synthetic NoW set of notebook 10's default run (:func:`facenb.synth.synth_now`), or None with the
     reason when the public Surrey Face Model is not available."""
     from facenb import synth
 
     try:
         return synth.synth_now(out_dir, subjects=subjects, images_per_subject=images_per_subject, methods=methods,
-                               seed=seed), None
+                               seed=seed, james=james), None
     except InputError as exc:
         return None, str(exc)

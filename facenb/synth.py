@@ -35,6 +35,7 @@ import numpy as np
 
 from facenb.align import rodrigues
 from facenb.errors import InputError
+from facenb.landmarks import NOW7_FROM_MENPO_JAMES
 
 __all__ = ["SurreyModel", "load_sfm", "MethodSpec", "METHODS", "NOW7_IBUG_1BASED", "synth_now", "SynthResult",
            "synth_realy", "synth_stirling", "load_truth"]
@@ -235,6 +236,51 @@ def _predict(sfm: SurreyModel, alpha: np.ndarray, expression: dict, spec: Method
     return v, faces, lm
 
 
+def _load_james(folder: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The menpo ``james`` scan (mm): vertices, faces, its 68 landmarks (menpo LJSON grouping)."""
+    from facenb.io import load_landmarks, load_mesh
+
+    d = _folder("james_scan", folder)
+    mesh = load_mesh(d / "james.obj")
+    return mesh.vertices, mesh.faces, np.asarray(load_landmarks(d / "james.ljson", n=68), dtype=np.float64)
+
+
+def _predict_real(v: np.ndarray, f: np.ndarray, lm7: np.ndarray, mouth: np.ndarray, chin: np.ndarray,
+                  expression: dict, spec: MethodSpec, difficulty: float, rng: np.random.Generator):
+    """A method's prediction of a real scan (no model coefficients): 30 smooth bumps (20 mm wide) along the normal
+    with amplitude ``N(0, 6 coef_sigma difficulty)`` mm, an 8 mm x leak x weight downward mouth displacement
+    (15 mm wide) for an expression, smoothing, vertex clustering at 3 mm (:func:`facenb.synthetic.degrade`, no
+    noise, no move), scale / pose error, missing chin. Returns vertices, faces, 7 landmarks (ground-truth frame)."""
+    from facenb.synthetic import degrade
+
+    normals = _vertex_normals(v, f)
+    centres = rng.choice(len(v), 30, replace=False)
+    amp = rng.normal(scale=6.0 * spec.coef_sigma * difficulty, size=30)
+    weight = float(sum(expression.values()))
+
+    def field(p: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(p)
+        for c, a in zip(centres, amp):
+            out += a * np.exp(-np.sum((p - v[c]) ** 2, axis=1) / (2 * 20.0 ** 2))[:, None] * normals[c]
+        if spec.expression_leak and weight:
+            out[:, 1] -= 8.0 * spec.expression_leak * weight * np.exp(-np.sum((p - mouth) ** 2, axis=1)
+                                                                       / (2 * 15.0 ** 2))
+        return out
+
+    pv, lm = v + field(v), lm7 + field(lm7)
+    if spec.smooth_iters:
+        pv = _laplacian_smooth(pv, f, spec.smooth_iters)
+    coarse = degrade(pv, f, voxel_mm=3.0, noise_mm=0.0, rot_deg=0.0, trans=0.0, seed=int(rng.integers(2 ** 31)))
+    pv, pf = coarse.vertices, coarse.faces
+    if spec.scale != 1.0 or spec.rot_deg:
+        c = lm[:4].mean(axis=0)
+        R = spec.scale * _rotation_y(spec.rot_deg * rng.choice([-1.0, 1.0]))
+        pv, lm = c + (pv - c) @ R.T, c + (lm - c) @ R.T
+    if spec.missing_mm:
+        pf = pf[~(np.linalg.norm(pv - chin, axis=1) < spec.missing_mm)[pf].any(axis=1)]
+    return pv, pf, lm + rng.normal(scale=spec.lmk_sigma_mm, size=(7, 3))
+
+
 def _rigid(rng: np.random.Generator, rot_deg: float = 30.0, trans: float = 40.0) -> np.ndarray:
     axis = rng.normal(size=3)
     axis /= np.linalg.norm(axis)
@@ -264,20 +310,23 @@ def _vertex_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 def _scan(sfm: SurreyModel, shape: np.ndarray, rng: np.random.Generator, subdivisions: int, noise_mm: float):
-    """A scanner-like scan of a neutral shape: (noise-free kept vertices, noisy vertices, faces)."""
+    """A scanner-like scan of a neutral SFM shape: (noise-free kept vertices, noisy vertices, faces)."""
     v, f = _subdivide(shape, sfm.faces, subdivisions)
-    # density: the keep probability varies smoothly over the face (about 0.9 .. 1 on the SFM's own vertices; a
-    # dropped vertex takes its triangles with it, so a denser scan can lose more)
+    eyes = [shape[[sfm.ibug[i] for i in ring]].mean(0) for ring in ((38, 39, 41, 42), (44, 45, 47, 48))]
+    return _scanner(v, f, eyes, sfm.now7, rng, 0.05 * 2.0 ** subdivisions, noise_mm)
+
+
+def _scanner(v: np.ndarray, f: np.ndarray, eyes: Sequence[np.ndarray], keep_ids: Sequence[int],
+             rng: np.random.Generator, loss: float, noise_mm: float):
+    """Scanner-like: smoothly varying density (keep probability ``1 - loss (1 + s)``, ``|s| <= 1``; a dropped vertex
+    takes its triangles with it), holes at both ``eyes`` (7 mm) and one random spot, noise along the normal; the
+    vertices ``keep_ids`` (where an annotator clicked) stay. Returns (noise-free kept vertices, noisy, faces)."""
     k = rng.normal(size=(3, 3)) / 40.0
-    loss = 0.05 * 2.0 ** subdivisions
     keep_p = 1.0 - loss * (1.0 + np.sin(v @ k).sum(axis=1) / 3.0)
     keep = rng.random(len(v)) < keep_p
-    # holes: both eyes (scanners miss them) and one random spot
-    eyes = [shape[[sfm.ibug[i] for i in ring]].mean(0) for ring in ((38, 39, 41, 42), (44, 45, 47, 48))]
     for centre, radius in ((eyes[0], 7.0), (eyes[1], 7.0), (v[rng.integers(len(v))], rng.uniform(4.0, 9.0))):
         keep &= np.linalg.norm(v - centre, axis=1) > radius
-    for i in sfm.now7:  # the landmarks' own vertices stay (an annotator clicked on them)
-        keep[i] = True
+    keep[list(keep_ids)] = True
     idx = np.nonzero(keep)[0]
     remap = -np.ones(len(v), dtype=np.int64)
     remap[idx] = np.arange(len(idx))
@@ -350,7 +399,7 @@ def _stats(d: np.ndarray) -> dict:
 def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4,
               methods: Sequence[str] | None = None, seed: int = 0, scan_subdivisions: int = 0,
               scan_noise_mm: float = 0.2, annotator_sigma_mm: float = 0.5, sfm_dir: str | Path | None = None,
-              per_vertex: bool = True) -> SynthResult:
+              per_vertex: bool = True, james: bool = False, james_dir: str | Path | None = None) -> SynthResult:
     """Write a synthetic NoW validation set in the official layout.
 
     Layout (``out``)::
@@ -381,6 +430,12 @@ def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4
         Surrey Face Model folder (default: ``facenb.data``).
     per_vertex : bool
         Store the per-vertex true errors in ``truth.json`` (else only their statistics).
+    james, james_dir :
+        Add subject ``JAMES``: the real menpo ``james`` scan (dataset ``james_scan``; its 7 landmarks from
+        ``james.ljson``) as ground truth, made scanner-like the same way, with predictions made from it
+        (:func:`_predict_real`: smooth random bumps for the coefficient noise, a mouth displacement for the
+        expression leak, then the methods' smoothing / scale / pose / missing parts, coarsened by
+        :func:`facenb.synthetic.degrade`).
     """
     from facenb.benchmarks.now import crop_scan, load_now_landmarks
     from facenb.distance import SurfaceQuery
@@ -394,21 +449,7 @@ def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4
     root.mkdir(parents=True, exist_ok=True)
     ss = np.random.SeedSequence(seed)
     lines, images, truth = [], {}, {m: {} for m in specs}
-    for si, sub_seq in enumerate(ss.spawn(subjects)):
-        rng = np.random.default_rng(sub_seq)
-        subject = f"SYNTH_{si:03d}"
-        alpha = np.clip(rng.normal(size=len(sfm.eigenvalues)), -2.5, 2.5)
-        shape = sfm.shape(alpha)
-        clean, noisy, sf = _scan(sfm, shape, rng, scan_subdivisions, scan_noise_mm)
-        scan_path = root / "scans" / subject / f"{subject}.obj"
-        _save_obj(scan_path, noisy, sf)
-        lm = shape[sfm.now7] + rng.normal(scale=annotator_sigma_mm, size=(7, 3))
-        pp = root / "scans_lmks_onlypp" / subject / f"{subject}_picked_points.pp"
-        pp.parent.mkdir(parents=True, exist_ok=True)
-        save_pp(pp, lm)
-        # the crop exactly as the scorer sees it (values read back from the files)
-        crop, _, _ = crop_scan(load_mesh(scan_path, require_faces=False).vertices, load_now_landmarks(pp))
-        gt_points = clean[crop]
+    def write_images(si: int, subject: str, crop: np.ndarray, gt_points: np.ndarray, predict) -> None:
         for j in range(images_per_subject):
             challenge = CHALLENGE_CYCLE[j % len(CHALLENGE_CYCLE)]
             image = f"IMG_{j + 1:04d}"
@@ -418,9 +459,9 @@ def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4
             expression = _image_expression(sfm, challenge, irng)
             images[key] = {"subject": subject, "challenge": challenge, "image": image, "expression": expression,
                            "n_crop": int(len(crop))}
-            for mi, (name, spec) in enumerate(specs.items()):
+            for name, spec in specs.items():
                 mrng = np.random.default_rng([seed, si, j, list(METHODS).index(name)])
-                pv, pf, plm = _predict(sfm, alpha, expression, spec, CHALLENGE_DIFFICULTY[challenge], mrng)
+                pv, pf, plm = predict(expression, spec, CHALLENGE_DIFFICULTY[challenge], mrng)
                 true = SurfaceQuery(pv, pf).query(gt_points).distances
                 T = _rigid(mrng)
                 d = root / "predictions" / name / subject / challenge
@@ -430,6 +471,36 @@ def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4
                 if per_vertex:
                     entry["per_vertex_mm"] = np.round(true, 5).tolist()
                 truth[name][key] = entry
+
+    def write_scan(subject: str, noisy: np.ndarray, faces: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        scan_path = root / "scans" / subject / f"{subject}.obj"
+        _save_obj(scan_path, noisy, faces)
+        pp = root / "scans_lmks_onlypp" / subject / f"{subject}_picked_points.pp"
+        pp.parent.mkdir(parents=True, exist_ok=True)
+        save_pp(pp, lm)
+        # the crop exactly as the scorer sees it (values read back from the files)
+        return crop_scan(load_mesh(scan_path, require_faces=False).vertices, load_now_landmarks(pp))[0]
+
+    for si, sub_seq in enumerate(ss.spawn(subjects)):
+        rng = np.random.default_rng(sub_seq)
+        subject = f"SYNTH_{si:03d}"
+        alpha = np.clip(rng.normal(size=len(sfm.eigenvalues)), -2.5, 2.5)
+        shape = sfm.shape(alpha)
+        clean, noisy, sf = _scan(sfm, shape, rng, scan_subdivisions, scan_noise_mm)
+        lm = shape[sfm.now7] + rng.normal(scale=annotator_sigma_mm, size=(7, 3))
+        crop = write_scan(subject, noisy, sf, lm)
+        write_images(si, subject, crop, clean[crop],
+                     lambda e, spec, diff, r, a=alpha: _predict(sfm, a, e, spec, diff, r))
+    if james:
+        jv, jf, j68 = _load_james(james_dir)
+        rng = np.random.default_rng([seed, 3])
+        jl7 = j68[list(NOW7_FROM_MENPO_JAMES)]
+        near = [int(np.argmin(np.linalg.norm(jv - p, axis=1))) for p in jl7]
+        clean, noisy, sf = _scanner(jv, jf, [j68[17:23].mean(0), j68[23:29].mean(0)], near, rng, 0.05,
+                                    scan_noise_mm)
+        crop = write_scan("JAMES", noisy, sf, jl7 + rng.normal(scale=annotator_sigma_mm, size=(7, 3)))
+        write_images(subjects, "JAMES", crop, clean[crop],
+                     lambda e, spec, diff, r: _predict_real(jv, jf, jl7, j68[48:68].mean(0), j68[8], e, spec, diff, r))
     (root / "imagepathsvalidation.txt").write_text("\n".join(lines) + "\n")
     doc = {
         "benchmark": "now",
@@ -438,8 +509,9 @@ def synth_now(out: str | Path, *, subjects: int = 2, images_per_subject: int = 4
         "seed": seed,
         "parameters": {"subjects": subjects, "images_per_subject": images_per_subject,
                        "scan_subdivisions": scan_subdivisions, "scan_noise_mm": scan_noise_mm,
-                       "annotator_sigma_mm": annotator_sigma_mm},
-        "sources": ["surrey_face_model (sfm_shape_3448.bin, expression_blendshapes_3448.bin, ibug_to_sfm.txt)"],
+                       "annotator_sigma_mm": annotator_sigma_mm, "james": james},
+        "sources": ["surrey_face_model (sfm_shape_3448.bin, expression_blendshapes_3448.bin, ibug_to_sfm.txt)"]
+        + (["james_scan (james.obj, james.ljson; menpo3d sample data)"] if james else []),
         "methods": {m: asdict(s) for m, s in specs.items()},
         "images": images,
         "per_vertex_order": "scan vertices inside the official NoW crop, ascending index (= facenb now distances)",

@@ -157,3 +157,22 @@ def test_nowviz_on_the_synthetic_set_and_from_the_cache(now_set, tmp_path):
     assert y[-1] == pytest.approx(100.0) and np.all(np.diff(y) >= 0) and len(x) == 100000
     g, yg = nowviz.curve_on_grid(x, y)
     assert yg[0] >= 0 and yg[-1] <= 100 and np.all(np.diff(yg) >= 0)
+
+
+def test_now_with_the_real_james_scan(now_set, tmp_path):
+    from conftest import mirror_root, need
+
+    _, folder = now_set
+    james = need(mirror_root() / "james_scan", "public data mirror (james_scan)")
+    res = synth.synth_now(tmp_path / "j", subjects=1, images_per_subject=2, methods=["precise", "coarse"], seed=2,
+                          sfm_dir=folder, james=True, james_dir=james)
+    truth = synth.load_truth(res.out)
+    keys = [k for k in truth["images"] if k.startswith("JAMES/")]
+    assert len(keys) == 2 and truth["parameters"]["james"] is True
+    assert main(["now", "--dataset", str(res.out), "--predictions", str(res.predictions["coarse"]), "--out",
+                 str(tmp_path / "r"), "--no-progress"]) == 0
+    for k in keys:
+        d_ = np.load(tmp_path / "r" / "per_image" / (k.replace("/", "__") + ".npy"))
+        assert len(d_) == len(truth["true_error"]["coarse"][k]["per_vertex_mm"]) > 1000
+    j = {m: np.mean([truth["true_error"][m][k]["mean_mm"] for k in keys]) for m in ("precise", "coarse")}
+    assert j["precise"] < j["coarse"]
