@@ -27,9 +27,12 @@ def _add_realy(sub: argparse._SubParsersAction) -> None:
                    help="REALY_scan_region/ (<id>/{nose,mouth,forehead,cheek}.obj)")
     p.add_argument("--scale", type=Path, required=True, help="metrical_scale.txt (mm per unit, line = subject id)")
     p.add_argument("--predictions", type=Path, required=True, help="folder of <id>.obj predictions (template topology)")
-    p.add_argument("--template", required=True,
+    p.add_argument("--template",
                    help="template NAME (HIFI3D, BFM09, Deep3D, 3DDFA_v2, FLAME; see `facenb data fetch "
                         "realy_templates`) or path to a template .obj")
+    p.add_argument("--pred-topology", metavar="NAME|auto",
+                   help="instead of --template: the predictions' topology by name, or auto (recognised from the "
+                        "first prediction's vertex count and triangles, facenb.landmarks.identify_topology)")
     p.add_argument("--template-keypoints", type=Path,
                    help="barycentric keypoint file of the template (default: the template's .txt)")
     p.add_argument("--template-mask", type=Path, help="0/1 per template vertex: triangles used for the error")
@@ -53,6 +56,23 @@ def _run_realy(args: argparse.Namespace) -> int:
     from facenb.io import check_writable
 
     check_writable(args.out, "folder", "--out")  # before any scoring
+    if (args.template is None) == (args.pred_topology is None):
+        raise InputError("give --template or --pred-topology (one of them)", None, "see 'facenb realy --help'")
+    if args.pred_topology is not None:
+        from facenb import landmarks
+
+        if args.pred_topology.lower() == "auto":
+            first = realy.list_predictions(args.predictions)[0]
+            mesh = realy.read_obj(first)
+            args.template = landmarks.identify_topology(mesh.vertices, mesh.faces, str(first))
+            print(f"facenb: note: predictions recognised as topology {args.template} (from {first.name})",
+                  file=sys.stderr)
+        else:
+            names = {t.lower(): t for t in landmarks.TOPOLOGIES}
+            if args.pred_topology.lower() not in names:
+                raise InputError(f"unknown --pred-topology {args.pred_topology!r}", None,
+                                 "use auto or one of " + ", ".join(landmarks.TOPOLOGIES))
+            args.template = names[args.pred_topology.lower()]
     res = realy.evaluate_folder(
         args.keypoints, args.regions, args.scale, args.predictions, args.template, args.out,
         template_keypoints=args.template_keypoints, template_mask=args.template_mask, view=args.view,

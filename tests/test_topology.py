@@ -128,3 +128,21 @@ def test_cli_now_pred_topology_single_and_dataset(templates, tmp_path, capsys):
                  "--pred-topology", "flame", "--no-progress"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_scored"] == 1 and summary["overall"]["mean_mm"] < 1e-5
+
+
+def test_cli_realy_pred_topology_auto_equals_template(templates, tmp_path, capsys):
+    """`facenb realy --pred-topology auto` recognises the predictions' topology and scores as `--template NAME`."""
+    from conftest import mirror_root, need
+
+    from facenb import synth
+    from facenb.cli import main
+
+    res = synth.synth_realy(tmp_path / "s", subjects=1, methods=["precise"], template="FLAME",
+                            sfm_dir=need(mirror_root() / "surrey_face_model", "public data mirror"))
+    common = ["realy", *res.realy_args[:-2], "--predictions", str(res.predictions["precise"]), "--no-progress"]
+    assert main(common + ["--pred-topology", "auto", "--out", str(tmp_path / "a")]) == 0
+    assert "recognised as topology FLAME" in capsys.readouterr().err
+    assert main(common + ["--template", "FLAME", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "a" / "REALY_error.txt").read_text() == (tmp_path / "b" / "REALY_error.txt").read_text()
+    assert main(common + ["--out", str(tmp_path / "c")]) == 2
+    assert "give --template or --pred-topology" in capsys.readouterr().err
