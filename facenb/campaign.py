@@ -731,7 +731,10 @@ def run_campaign(spec: CampaignSpec | str | Path, out: str | Path, *, executor: 
             if client is None:
                 client, cluster = _dask_client(scheduler, jobs)
                 own_client = client
-            link = getattr(client, "dashboard_link", None)
+            try:  # the link only when the scheduler serves a dashboard (needs bokeh)
+                link = client.dashboard_link if "dashboard" in client.scheduler_info().get("services", {}) else None
+            except Exception:  # pragma: no cover - an older scheduler without the info: no link
+                link = None
             log(f"facenb: Dask scheduler {client.scheduler.address}, {len(client.nthreads())} worker(s)"
                 + (f", dashboard {link}" if link else ""))
             ex: Any = DaskExecutor(client, retries=retries)

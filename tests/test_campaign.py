@@ -189,7 +189,8 @@ def test_now_campaign_matches_dataset_mode_and_reruns_only_new(now_small, tmp_pa
     assert "B" in st and "missing: B/now2/SUBJ_B_james/multiview_occlusions/IMG_0004" in st
     assert main(["campaign", "results", str(out), "--benchmark", "now2", "--statistic", "median", "--csv"]) == 0
     table = capsys.readouterr().out.strip().splitlines()
-    assert table[0].startswith("method,benchmark") and len(table) == 1 + 3 + 2 + 3  # A, C: all + 2 challenges; B: no occlusions image
+    # A and C: all + 2 challenges; B: all + expressions (its occlusions image is missing)
+    assert table[0].startswith("method,benchmark") and len(table) == 1 + 3 + 2 + 3
 
 
 def test_results_as_reported_rows(now_small, tmp_path):
