@@ -249,7 +249,7 @@ def _mark(method: str, highlight: Sequence[str]) -> str:
 
 def now_bars(table, *, highlight: Sequence[str] = (),
              statistics: Sequence[str] = ("median", "mean", "std"), sort_by: str = "median",
-             title: str = "NoW test (non-metric): scan-to-mesh error per method"):
+             title: str = "NoW test (non-metric): scan-to-mesh error per method", recomputed=None):
     """Grouped bars of NoW median / mean / std per method (plotly).
 
     Parameters
@@ -262,6 +262,10 @@ def now_bars(table, *, highlight: Sequence[str] = (),
         Columns to draw, one bar group each.
     sort_by : str
         Column ordering the methods (ascending: best first); methods without it go last.
+    recomputed : DataFrame, optional
+        ``method x statistic`` values recomputed by facenb (tier R, e.g. a campaign's rows): drawn as diamond
+        markers with a black outline over the quoted bars of the same method (a new column for a method without
+        quoted numbers), the quoted bars then named "<statistic>, quoted". Default None: the quoted bars only.
 
     Returns
     -------
@@ -275,25 +279,48 @@ def now_bars(table, *, highlight: Sequence[str] = (),
     colours = {"median": "#1f77b4", "mean": "#ff7f0e", "std": "#7f7f7f"}
     fig = go.Figure()
     for stat in statistics:
-        if stat not in t.columns:
+        if stat not in t.columns or (recomputed is not None and t.empty):
             continue
         vals = t[stat].to_numpy(dtype=float)
         hi = [m in highlight for m in methods]
         fig.add_bar(
-            x=labels, y=vals, name=stat, marker_color=colours.get(stat, None),
+            x=labels, y=vals, name=stat if recomputed is None else f"{stat}, quoted", marker_color=colours.get(stat, None),
             marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi],
             marker_line_width=[2.5 if h else 0 for h in hi],
             marker_opacity=[1.0 if h else 0.55 for h in hi],
             text=[("" if np.isnan(v) else f"{v:.2f}") for v in vals], textposition="outside",
             hovertemplate="%{x}<br>" + stat + " %{y:.3f} mm<extra></extra>",
+            **({} if recomputed is None else {"offsetgroup": stat}),
         )
+    if recomputed is not None:
+        _recomputed_markers(fig, recomputed, [s for s in statistics if s in recomputed.columns], highlight,
+                            colours, "mm")
+        fig.update_layout(scattermode="group")
     fig.update_layout(barmode="group", title=title, yaxis_title="error (mm)", xaxis_title="method "
                       f"({SEED_MARK.strip()} = highlighted)", legend_title="statistic", template="plotly_white")
     return fig
 
 
+RECOMPUTED_SYMBOL = "diamond"  #: marker of numbers recomputed by facenb (tier R) beside quoted ones
+
+
+def _recomputed_markers(fig, recomputed, columns, highlight, colours, unit, horizontal=False, labels=None):
+    """Diamond markers (black outline) of tier-R values, one trace per column, named "<column>: recomputed (R)"."""
+    methods = list(recomputed.index)
+    for col in columns:
+        vals = recomputed[col].to_numpy(dtype=float)
+        lab = labels or [_mark(m, highlight) for m in methods]
+        xy = dict(x=vals, y=lab) if horizontal else dict(x=lab, y=vals)
+        fig.add_scatter(
+            **xy, mode="markers", name=f"{col}: recomputed (R)", offsetgroup=None if horizontal else col,
+            marker=dict(symbol=RECOMPUTED_SYMBOL, size=14, color=colours.get(col, "#d62728"),
+                        line=dict(color="black", width=2)),
+            hovertemplate=("%{y}" if horizontal else "%{x}") + f"<br>{col} " + ("%{x:.3f}" if horizontal else "%{y:.3f}")
+            + f" {unit}, recomputed by facenb (tier R)<extra></extra>")
+
+
 def realy_heatmap(table, *, highlight: Sequence[str] = (),
-                  title: str = "REALY: mean error per region (mm)", colorscale: str = "Viridis"):
+                  title: str = "REALY: mean error per region (mm)", colorscale: str = "Viridis", recomputed=None):
     """Region-by-method heatmap of REALY errors (plotly), methods sorted by their ``all`` column if present.
 
     Parameters
@@ -302,18 +329,27 @@ def realy_heatmap(table, *, highlight: Sequence[str] = (),
         ``method x region`` values in mm (columns e.g. ``nose, mouth, forehead, cheek, all``).
     highlight : sequence of str
         Methods to mark: star in the row label and a black frame around the row.
+    recomputed : DataFrame, optional
+        ``method x region`` values recomputed by facenb (tier R): rows of their own labelled
+        "<method> (recomputed, R)", sorted among the quoted ones, each cell marked with a diamond. Default None.
 
     Returns
     -------
     plotly.graph_objects.Figure
     """
+    import pandas as pd
     import plotly.graph_objects as go
 
+    if recomputed is not None:
+        rc = recomputed.reindex(columns=table.columns).astype(float)
+        rc.index = [f"{m} (recomputed, R)" for m in rc.index]
+        table = pd.concat([table.astype(float), rc])
     t = table.sort_values("all", na_position="last") if "all" in table.columns else table
     methods = list(t.index)
     z = t.to_numpy(dtype=float)
     labels = [_mark(m, highlight) for m in methods]
-    text = [["" if np.isnan(v) else f"{v:.3f}" for v in row] for row in z]
+    text = [["" if np.isnan(v) else ("\u25c6 " if m.endswith(" (recomputed, R)") else "") + f"{v:.3f}" for v in row]
+            for m, row in zip(methods, z)]
     fig = go.Figure(go.Heatmap(
         z=z, x=list(t.columns), y=labels, text=text, texttemplate="%{text}", colorscale=colorscale,
         colorbar_title="mm", hovertemplate="%{y}<br>%{x}: %{z:.3f} mm<extra></extra>"))
@@ -321,6 +357,8 @@ def realy_heatmap(table, *, highlight: Sequence[str] = (),
         if m in highlight:
             fig.add_shape(type="rect", xref="x domain", yref="y", x0=0, x1=1, y0=i - 0.5, y1=i + 0.5,
                           line=dict(color="black", width=3))
+    if recomputed is not None:
+        title = f"{title} (\u25c6 = recomputed by facenb, tier R)"
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, xaxis_title="region", yaxis_title=f"method ({SEED_MARK.strip()} = highlighted)",
                       height=max(400, 24 * len(methods) + 150), template="plotly_white")
@@ -329,7 +367,7 @@ def realy_heatmap(table, *, highlight: Sequence[str] = (),
 
 def ranked_bars(values, *, highlight: Sequence[str] = (),
                 title: str = "REALY 'all' (mean of the four region means), ranked", unit: str = "mm",
-                flagged: Sequence[str] = ()):
+                flagged: Sequence[str] = (), recomputed=None):
     """Horizontal bars of one number per method, ranked best (lowest) first (plotly).
 
     Parameters
@@ -340,6 +378,10 @@ def ranked_bars(values, *, highlight: Sequence[str] = (),
         Methods drawn in red with a star and a dark outline; others grey.
     flagged : sequence of str
         Methods whose number a consistency check flags: their label gets a trailing "(!)".
+    recomputed : Series or mapping, optional
+        method -> value recomputed by facenb (tier R): a diamond marker (black outline) on the method's row, or on
+        a row of its own labelled "<method> (recomputed, R)" ranked among the quoted ones when the method has no
+        quoted number. Default None: the quoted bars only.
 
     Returns
     -------
@@ -349,6 +391,10 @@ def ranked_bars(values, *, highlight: Sequence[str] = (),
     import plotly.graph_objects as go
 
     s = pd.Series(values, dtype=float).dropna().sort_values()
+    r = None if recomputed is None else pd.Series(recomputed, dtype=float).dropna()
+    if r is not None:  # methods only recomputed get a row (no bar) at their rank
+        extra = {f"{m} (recomputed, R)": v for m, v in r.items() if m not in s.index}
+        s = s.reindex(pd.concat([s, pd.Series(extra, dtype=float)]).sort_values().index)
     methods = list(s.index)
     labels = [f"{i + 1}. {_mark(m, highlight)}{' (!)' if m in flagged else ''}" for i, m in enumerate(methods)]
     hi = [m in highlight for m in methods]
@@ -356,8 +402,15 @@ def ranked_bars(values, *, highlight: Sequence[str] = (),
         x=s.to_numpy(), y=labels, orientation="h",
         marker_color=["#d62728" if h else "#9e9e9e" for h in hi],
         marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi], marker_line_width=[2 if h else 0 for h in hi],
-        text=[f"{v:.3f}" for v in s.to_numpy()], textposition="outside",
-        hovertemplate="%{y}: %{x:.3f} " + unit + "<extra></extra>"))
+        text=["" if np.isnan(v) else f"{v:.3f}" for v in s.to_numpy()], textposition="outside",
+        hovertemplate="%{y}: %{x:.3f} " + unit + "<extra></extra>",
+        **({} if r is None else {"name": "quoted", "showlegend": True})))
+    if r is not None:
+        row = {m: labels[i] for i, m in enumerate(methods)}
+        keys = [m if m in row else f"{m} (recomputed, R)" for m in r.index]
+        _recomputed_markers(fig, pd.DataFrame({"value": r.to_numpy()}, index=keys), ["value"], highlight,
+                            {"value": "#ffffff"}, unit, horizontal=True, labels=[row[k] for k in keys])
+        fig.data[-1].name = "recomputed (R)"
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, xaxis_title=unit, template="plotly_white",
                       height=max(350, 22 * len(methods) + 150))

@@ -17,7 +17,7 @@ from facenb.vocabulary import AFLW_YAW_BINS
 
 __all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset",
            "realy_recompute", "stirling_recompute", "florence_recompute", "dense_recompute", "Recomputation",
-           "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS"]
+           "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS", "RecomputedBoard", "campaign_boards"]
 
 
 def _seed(paper: str):
@@ -479,3 +479,49 @@ def recompute_licensed(paper: str, *, realy_dir=None, realy_predictions_dir=None
         else:
             lines.append(f"No licensed {name} data given: set {params} to recompute the {name} claims.")
     return Recomputation(rec, lines)
+
+
+# ============================================================================================================
+# campaign numbers (tier R) beside the quoted leaderboards (notebooks/00_leaderboards.ipynb)
+# ============================================================================================================
+class RecomputedBoard(NamedTuple):
+    """One benchmark split of a campaign folder in leaderboard layout: ``table`` (method x statistic for NoW,
+    method x region for REALY, as :func:`facenb.results.leaderboard`), the tier-R ``rows`` it rests on and a
+    ``note`` naming the campaign, the number of items and the coverage per method."""
+
+    benchmark: str
+    split: str
+    table: pd.DataFrame
+    rows: pd.DataFrame
+    note: str
+
+
+def campaign_boards(campaign_dir: str | Path | None) -> dict[tuple[str, str], RecomputedBoard]:
+    """The recomputed (tier R) leaderboards of a campaign folder (``facenb campaign run SPEC --out DIR``), keyed
+    ``(benchmark, split)`` in the published vocabulary (NoW ``validation``/``test``, REALY ``frontal``/``side``).
+
+    Rows come from :func:`facenb.campaign.load_results` with ``as_reported=True`` (method = the spec's
+    ``reported:`` name when given, so that a recomputed method lands beside its quoted numbers). Empty for
+    ``None``; an :class:`~facenb.errors.InputError` names a folder that is not a campaign.
+    """
+    from facenb import campaign as C
+    from facenb import results as RS
+
+    if campaign_dir is None or campaign_dir == "":
+        return {}
+    rows = C.load_results(campaign_dir, as_reported=True)
+    out = {}
+    for (bench, split), g in rows.groupby(["benchmark", "split"], sort=True):
+        try:
+            lb = RS.leaderboard(g, bench, split)
+        except InputError:  # a benchmark without a leaderboard layout
+            continue
+        if lb.table.empty:
+            continue
+        head = lb.rows[lb.rows.region == "all"] if "all" in set(lb.rows.region) else lb.rows
+        per = head.groupby("method").agg(n=("n_items", "max"), total=("n_total", "max"))
+        note = (f"{bench} {split}: {len(lb.table)} method(s) recomputed by facenb (tier R) in campaign "
+                f"{Path(campaign_dir)}: " + "; ".join(f"{m} on {int(r.n)}/{int(r.total)} items"
+                                                       for m, r in per.iterrows()))
+        out[(bench, split)] = RecomputedBoard(bench, split, lb.table, lb.rows, note)
+    return out

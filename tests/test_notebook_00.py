@@ -62,3 +62,79 @@ def test_other_parameters(tmp_path):
 def test_missing_data_still_finishes(tmp_path):
     nb = _run(tmp_path, data_dir=str(tmp_path / "nowhere"))
     assert "is not at" in _outputs(nb)
+
+
+def _campaign(conformance_dir: Path, tmp_path: Path) -> Path:
+    """A campaign over the conformance cases (NoW challenge: 4 validation images; REALY realy01: 1 subject) whose one
+    method is compared as the published PRNet (spec `reported:`), scored at test time."""
+    import yaml
+
+    from facenb import campaign
+
+    ch = conformance_dir / "now" / "challenge"
+    rc = conformance_dir / "realy" / "realy01_hifi3d_topology"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "nb00", "benchmarks": {
+        "now_challenge": {"kind": "now", "dataset": str(ch)},
+        "realy_f": {"kind": "realy", "keypoints": str(rc / "REALY_HIFI3D_keypoints"),
+                    "regions": str(rc / "REALY_scan_region"), "scale": str(rc / "metrical_scale.txt"),
+                    "template": "HIFI3D", "view": "frontal"}},
+        "methods": {"ckpt": {"reported": "PRNet", "predictions": {"now_challenge": str(ch / "predictions"),
+                                                                  "realy_f": str(rc / "prediction")}}}}))
+    campaign.run_campaign(spec, tmp_path / "campaign", progress=False)
+    return tmp_path / "campaign"
+
+
+def _arr(v):
+    """A plotly JSON array (plain list, or plotly 6+'s base64 ``{"bdata", "dtype"}``) as a list."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
+def _traces(nb: dict) -> list[dict]:
+    return [t for c in nb["cells"] for o in c.get("outputs", [])
+            for t in o.get("data", {}).get("application/vnd.plotly.v1+json", {}).get("data", [])]
+
+
+def test_campaign_numbers_drawn_beside_quoted(tmp_path, conformance_dir):
+    """Tier-R numbers of a campaign folder appear as diamond markers (NoW, REALY ranking) and ◆ rows (REALY heatmap)
+    with exactly the campaign's values, next to the quoted bars; the recomputed rows are listed with tier R."""
+    from facenb import campaign
+
+    try:
+        folder = _campaign(conformance_dir, tmp_path)
+    except Exception as exc:  # REALY templates absent: the NoW half is enough for the demonstration campaign
+        pytest.skip(f"campaign over the conformance cases could not run: {exc}")
+    res = campaign.load_results(folder, as_reported=True)
+    nb = _run(tmp_path, campaign_dir=str(folder), benchmarks=["now", "realy"], realy_views=["frontal"])
+    out = _outputs(nb)
+    assert "recomputed by facenb (tier R) in campaign" in out and "PRNet on 4/4 items" in out
+    traces = _traces(nb)
+    markers = [t for t in traces if t.get("type") == "scatter" and t.get("marker", {}).get("symbol") == "diamond"]
+    # NoW validation has no published numbers: its own chart, three diamonds (median, mean, std) of the campaign
+    now = {t["name"]: t for t in markers if t["name"].endswith(": recomputed (R)") and t["name"].split(":")[0] in
+           ("median", "mean", "std")}
+    assert set(now) == {"median: recomputed (R)", "mean: recomputed (R)", "std: recomputed (R)"}
+    for stat in ("median", "mean", "std"):
+        want = res[(res.benchmark == "now") & (res.region == "all") & (res.statistic == stat)]["value"].iloc[0]
+        assert _arr(now[f"{stat}: recomputed (R)"]["y"]) == pytest.approx([want])
+        assert "PRNet" in now[f"{stat}: recomputed (R)"]["x"][0]
+    # REALY frontal: the ranking gets a diamond on PRNet's own row, at the campaign's 'all'
+    ranking = [t for t in markers if t["name"] == "recomputed (R)"]
+    want_all = res[(res.benchmark == "realy") & (res.region == "all") & (res.statistic == "mean")]["value"].iloc[0]
+    assert len(ranking) == 1 and _arr(ranking[0]["x"]) == pytest.approx([want_all]) and "PRNet" in ranking[0]["y"][0]
+    heat = [t for t in traces if t.get("type") == "heatmap"]
+    assert any("PRNet (recomputed, R)" in "".join(t["y"]) for t in heat)
+    assert "\u25c6" in json.dumps(heat, ensure_ascii=False) and "quoted" in out
+    # the quoted bars are still there (NoW test: no recomputation on that split, bars as without a campaign; REALY
+    # ranking: the quoted bars, PRNet's among them), and the recomputed rows are listed with their tier
+    bars = [t for t in traces if t.get("type") == "bar"]
+    assert {t["name"] for t in bars if t.get("orientation") != "h"} == {"median", "mean", "std"}
+    quoted = [t for t in bars if t.get("name") == "quoted"]
+    assert len(quoted) == 1 and any("PRNet" in y for y in quoted[0]["y"])
+    assert "settings_hash" in out and "4/4 items" in out
