@@ -4,7 +4,8 @@ Each claim of ``seeds/*.yaml`` gets a tier:
 
 ``R`` recomputed from raw data
     facenb ran the benchmark's protocol on ground truth and predictions (e.g. a user pointed the paper notebook
-    at a licensed REALY folder and the method's predictions).
+    at a licensed REALY, Stirling/ESRC or Florence folder, or at a BFM-derived dense AFLW2000-3D ground truth, and
+    the method's predictions: :func:`facenb.reproduction.recompute_licensed`).
 ``S`` recomputed from raw data on a subset
     facenb ran the benchmark's protocol on the method's own released predictions, but only for the images that
     are public (e.g. PRNet's landmarks on 40 of the 2000 AFLW2000-3D images, from the 2DASL repository), or on a

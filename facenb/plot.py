@@ -284,7 +284,8 @@ def now_bars(table, *, highlight: Sequence[str] = (),
         vals = t[stat].to_numpy(dtype=float)
         hi = [m in highlight for m in methods]
         fig.add_bar(
-            x=labels, y=vals, name=stat if recomputed is None else f"{stat}, quoted", marker_color=colours.get(stat, None),
+            x=labels, y=vals, name=stat if recomputed is None else f"{stat}, quoted",
+            marker_color=colours.get(stat, None),
             marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi],
             marker_line_width=[2.5 if h else 0 for h in hi],
             marker_opacity=[1.0 if h else 0.55 for h in hi],
@@ -315,8 +316,8 @@ def _recomputed_markers(fig, recomputed, columns, highlight, colours, unit, hori
             **xy, mode="markers", name=f"{col}: recomputed (R)", offsetgroup=None if horizontal else col,
             marker=dict(symbol=RECOMPUTED_SYMBOL, size=14, color=colours.get(col, "#d62728"),
                         line=dict(color="black", width=2)),
-            hovertemplate=("%{y}" if horizontal else "%{x}") + f"<br>{col} " + ("%{x:.3f}" if horizontal else "%{y:.3f}")
-            + f" {unit}, recomputed by facenb (tier R)<extra></extra>")
+            hovertemplate=("%{y}" if horizontal else "%{x}") + f"<br>{col} "
+            + ("%{x:.3f}" if horizontal else "%{y:.3f}") + f" {unit}, recomputed by facenb (tier R)<extra></extra>")
 
 
 def realy_heatmap(table, *, highlight: Sequence[str] = (),

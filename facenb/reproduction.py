@@ -1,8 +1,15 @@
 """Building blocks of the per-paper reproduction notebook (``notebooks/20_paper_reproduction.ipynb``).
 
 The notebook is a template executed once per seed paper; everything longer than a few lines lives here:
-the paper's card, its peers on every benchmark it reports (from the results database), and the scorer
-demonstrations on real geometry (NoW on the menpo ``james`` scan).
+the paper's card, its peers on every benchmark it reports (from the results database), the scorer
+demonstrations on real geometry (NoW on the menpo ``james`` scan), and the recomputations that licensed data
+given as notebook parameters allow (:func:`recompute_licensed`): REALY (:func:`realy_recompute`), Stirling/ESRC
+(:func:`stirling_recompute`), Florence/MICC (:func:`florence_recompute`) and AFLW2000-3D dense / 3D-reconstruction
+NME (:func:`dense_recompute`), each returning ``claim_id -> (value, tier, source[, coverage])`` for
+:func:`facenb.ledger.build_ledger` (tier R; S with a coverage when the folder lacks items).
+
+Also used by ``notebooks/00_leaderboards.ipynb``: :func:`campaign_boards` (a campaign folder's tier-R numbers in
+leaderboard layout, drawn beside the quoted ones).
 """
 from __future__ import annotations
 
@@ -299,7 +306,8 @@ def stirling_recompute(paper: str, stirling_dir: str | Path, predictions_dir: st
             continue
         tier = _tier(s["n_scored"], s["n_images"], "images")
         src = (f"facenb.benchmarks.stirling ({St.OFFICIAL_REPO.split('@')[0]} protocol; {c['statistic']} over the "
-               f"{s['n_points']} masked scan vertices of {s['n_scored']} {c['split']} images, pooled) on {stirling_dir}")
+               f"{s['n_points']} masked scan vertices of {s['n_scored']} {c['split']} images, pooled) on "
+               f"{stirling_dir}")
         out[c["id"]] = (value, tier[0], src, *tier[1:])
     return out
 
@@ -520,8 +528,11 @@ def campaign_boards(campaign_dir: str | Path | None) -> dict[tuple[str, str], Re
             continue
         head = lb.rows[lb.rows.region == "all"] if "all" in set(lb.rows.region) else lb.rows
         per = head.groupby("method").agg(n=("n_items", "max"), total=("n_total", "max"))
+        def _n(v):
+            return "?" if v != v else str(int(v))
+
         note = (f"{bench} {split}: {len(lb.table)} method(s) recomputed by facenb (tier R) in campaign "
-                f"{Path(campaign_dir)}: " + "; ".join(f"{m} on {int(r.n)}/{int(r.total)} items"
+                f"{Path(campaign_dir)}: " + "; ".join(f"{m} on {_n(r.n)}/{_n(r.total)} items"
                                                        for m, r in per.iterrows()))
         out[(bench, split)] = RecomputedBoard(bench, split, lb.table, lb.rows, note)
     return out

@@ -106,7 +106,8 @@ def test_stirling_florence_dense_folders_give_tier_r(tmp_path, data_mirror, monk
     text = _run(tmp_path, {"paper": "PRNet", "stirling_dir": str(st),
                            "stirling_predictions_dir": str(st / "predictions" / "coarse"),
                            "florence_dir": str(micc), "florence_predictions_dir": str(pred),
-                           "florence_landmarks_dir": str(lmk), "dense_gt_dir": str(gt), "dense_predictions_dir": str(dp)})
+                           "florence_landmarks_dir": str(lmk), "dense_gt_dir": str(gt),
+                           "dense_predictions_dir": str(dp)})
     assert "Stirling recomputed for 2 claims of PRNet (tier R)" in text
     assert "Florence recomputed for 1 claims of PRNet (tier R)" in text
     assert "AFLW2000-3D dense recomputed for 2 claims of PRNet (tier S)" in text
@@ -123,7 +124,8 @@ def test_stirling_florence_dense_folders_give_tier_r(tmp_path, data_mirror, monk
     assert row["difference"] == pytest.approx(row["reproduced"] - 3.7551)
     assert "facenb.benchmarks.florence (protocol prnet)" in row["source"]
     kp = AP.read_keypoint_vertices(data_mirror / AP.DATASET / "keypoints.txt")
-    for cid, preset in (("prnet-aflw2000-nme3d-dense", "2dasl_dense_3d"), ("prnet-aflw2000-recon-nme", "2dasl_reconstruction")):
+    for cid, preset in (("prnet-aflw2000-nme3d-dense", "2dasl_dense_3d"),
+                        ("prnet-aflw2000-recon-nme", "2dasl_reconstruction")):
         vals = []
         for name in ("image00000", "image00001"):
             g, p = np.load(gt / f"{name}.npy"), np.load(dp / f"{name}.npy")
