@@ -14,12 +14,16 @@ Spec (version 1)
     name: sweep-2026-12                 # optional label
     benchmarks:
       now_val:                          # benchmark label (free text, used in the outputs)
-        kind: now                       # now | realy
+        kind: now                       # now | realy | stirling
         dataset: /data/NoW_Dataset/final_release_version   # imagepaths*.txt, scans/, scans_lmks_onlypp/
         split: val                      # val | test   (or image_list: FILE, split_label: NAME)
         challenge: null                 # one NoW challenge only (default: all)
         metric: false                   # official metrical evaluation (needs pred_unit)
         pred_unit: null                 # m | cm | mm
+      stirling:
+        kind: stirling
+        dataset: /data/Stirling_FG2018       # Real_images__Subset_2D_FG2018/{HQ,LQ}, {F,M}_3D_N, annotations
+        subset: all                     # all | HQ | LQ; aggregate: pooled | per-image
       realy_frontal:
         kind: realy
         keypoints: /data/REALY/REALY_HIFI3D_keypoints
@@ -176,6 +180,16 @@ _REALY_OPTIONS = {
     "template_keypoints": (str, None, False, True, False),
     "template_mask": (str, None, False, True, False),
     "view": (("frontal", "side"), "frontal", False, False, False),
+}
+_STIRLING_OPTIONS = {
+    "dataset": (str, None, True, True, True),
+    "subset": (("all", "HQ", "LQ"), "all", False, False, False),
+    "scans": (str, None, False, True, True),
+    "annotations": (str, None, False, True, True),
+    "aggregate": (("pooled", "per-image"), "pooled", False, False, False),
+    "reflection": (("best", "forbid"), "best", False, False, False),
+    "scaling": (bool, True, False, False, False),
+    "mask_rule": (("official", "pre-d1645f4"), "official", False, False, False),
 }
 _METHOD_KEYS = ("predictions", "topology", "template_mask", "reported")
 
@@ -386,20 +400,8 @@ class _Now(_Kind):
         images = now.list_images(o["dataset"], method.predictions[bench.name], split=o["split"],
                                  image_list=o["image_list"], challenge=o["challenge"], scans_dir=o["scans"],
                                  scan_landmarks_dir=o["scan_landmarks"])
-        out = []
-        for img in images:
-            params = {"challenge": img.challenge, "scan": str(img.scan), "scan_landmarks": str(img.scan_landmarks),
-                      "pred_mesh": None if img.pred_mesh is None else str(img.pred_mesh),
-                      "pred_landmarks": None if img.pred_landmarks is None else str(img.pred_landmarks)}
-            missing = None
-            if img.pred_mesh is None or img.pred_landmarks is None:
-                d = method.predictions[bench.name] / img.subject / img.challenge
-                what = "mesh (.obj/.ply)" if img.pred_mesh is None else "landmarks (.npy/.txt)"
-                missing = f"{d / img.image}: no prediction {what}"
-            inputs = tuple(Path(p) for p in (img.scan, img.scan_landmarks, img.pred_mesh, img.pred_landmarks)
-                           if p is not None)
-            out.append(Item(img.key, inputs, params, missing))
-        return out, self.settings(o)
+        items = now.dataset_items(images)  # the NoW runner's items (missing predictions noted there)
+        return [(it, {"challenge": img.challenge}) for it, img in zip(items, images)], self.settings(o)
 
     def aggregate(self, scored, n_total):
         from facenb.benchmarks import now
@@ -407,7 +409,7 @@ class _Now(_Kind):
         rows, curves = [], []
         groups = {"all": scored}
         for ch in now.CHALLENGES:
-            sel = [(it, v) for it, v in scored if it.params["challenge"] == ch]
+            sel = [(meta, v) for meta, v in scored if meta["challenge"] == ch]
             if sel:
                 groups[ch] = sel
         for g, sel in groups.items():
@@ -438,36 +440,36 @@ class _Realy(_Kind):
         topo = method.topology or o["template"]
         tmpl = realy.load_template(topo, o["template_keypoints"] if method.topology is None else None)
         mask = method.template_mask or o["template_mask"]
-        # ship paths the workers can read: the template as files, never by name (workers may have no mirror)
-        settings = {"template": str(Path(tmpl.obj_path).resolve()),
+        if mask is not None:
+            realy._read_mask(mask, tmpl.n_vertices)  # a bad mask is a spec error, found before anything runs
+        # JSON-able and path-only (workers may have no data mirror): the template travels as its files
+        settings = {"version": realy.folder._CACHE_VERSION, "template": str(Path(tmpl.obj_path).resolve()),
                     "template_keypoints": str(Path(tmpl.keypoints_path).resolve()),
-                    "template_mask": None if mask is None else str(mask), "keypoints": o["keypoints"],
-                    "regions": o["regions"], "scale": o["scale"], "view": o["view"]}
+                    "template_fingerprint": tmpl.fingerprint(), "template_mask": None if mask is None else str(mask),
+                    "view": o["view"]}
         kdir, rdir = Path(o["keypoints"]), Path(o["regions"])
+        scales = realy._read_scale(o["scale"])
         out = []
         for pred in realy.list_predictions(method.predictions[bench.name]):
             try:
-                sid = int(pred.stem.split("_")[0])
-            except ValueError:
-                sid = None
-            files = [pred]
-            missing = None
-            if sid is not None:
-                need = [kdir / f"{sid}.obj"] + [rdir / str(sid) / f"{r}.obj" for r in realy.REGIONS]
-                absent = [p for p in need if not p.is_file()]
-                if absent:
-                    missing = f"{absent[0]}: no ground truth for subject {sid} (missing subject)"
-                files += [p for p in need if p.is_file()]
-            files += [Path(settings["template"]), Path(settings["template_keypoints"]), Path(o["scale"])]
-            if mask is not None:
-                files.append(Path(mask))
-            out.append(Item(pred.stem, tuple(files), {"prediction": str(pred)}, missing))
+                sid = realy._subject_id(pred)
+            except InputError as exc:
+                out.append((Item(pred.stem, (), {}, str(exc)), {}))
+                continue
+            need = [kdir / f"{sid}.obj"] + [rdir / str(sid) / f"{r}.obj" for r in realy.REGIONS]
+            absent = [p for p in need if not p.is_file()]
+            if absent or not 1 <= sid <= len(scales):
+                why = f"{absent[0]}: no ground truth for subject {sid}" if absent else \
+                    f"{o['scale']}: no metrical scale line for subject {sid}"
+                out.append((Item(pred.stem, (), {}, f"{why} (missing subject)"), {}))
+                continue
+            out.append((realy.folder_items([pred], kdir, rdir, scales)[0], {}))
         return out, settings
 
     def aggregate(self, scored, n_total):
         from facenb.benchmarks import realy
 
-        written = {r: [float(realy.official_truncate(v[r])) for _, v in scored] for r in realy.REGIONS}
+        written = {r: [float(realy.official_truncate(v[f"{r}_mm"])) for _, v in scored] for r in realy.REGIONS}
         stats = realy.official_statistics(written)
         rows = []
         for region, s in stats.items():
@@ -479,18 +481,64 @@ class _Realy(_Kind):
         return rows, []
 
 
-KINDS: dict[str, _Kind] = {"now": _Now(), "realy": _Realy()}
+class _Stirling(_Kind):
+    name = "stirling"
+    options = _STIRLING_OPTIONS
+    metric = "scan_to_mesh"
+
+    def split(self, opts):
+        return opts["subset"]
+
+    def items(self, bench, method):
+        from facenb.benchmarks import stirling
+
+        o = bench.options
+        images = stirling.list_images(o["dataset"], method.predictions[bench.name], o["subset"],
+                                      scans_dir=o["scans"], annotations_dir=o["annotations"])
+        items = stirling.build_items(images)
+        settings = {**stirling._settings(stirling.StirlingOptions(o["reflection"], o["scaling"], o["mask_rule"]),
+                                         None), "aggregate": o["aggregate"]}
+        return [(it, {"subset": im.subset}) for it, im in zip(items, images)], settings
+
+    def aggregate(self, scored, n_total, settings=None):
+        """Per subset (``split`` HQ / LQ, and ``all`` when both): the FG2018 statistics of
+        :func:`facenb.benchmarks.stirling.evaluate_dataset` -- pooled over all masked scan vertices (default) or
+        the mean over images (``aggregate: per-image``); ``rmse`` is FG2018's 3D-RMSE."""
+        from facenb.benchmarks import stirling
+
+        agg = (settings or {}).get("aggregate", "pooled")
+        groups = {}
+        for sub in ("HQ", "LQ"):
+            sel = [(m, v) for m, v in scored if m["subset"] == sub]
+            if sel:
+                groups[sub] = sel
+        if len(groups) > 1:
+            groups["all"] = scored
+        rows = []
+        for sub, sel in groups.items():
+            recs = [{"key": str(i), "status": "ok", **{k: v[k] for k in ("mean_mm", "median_mm", "rmse_mm")}}
+                    for i, (_, v) in enumerate(sel)]
+            values = {str(i): v for i, (_, v) in enumerate(sel)}
+            for stat in ("mean", "median", "rmse"):
+                a = stirling._aggregate(recs, values, stat, agg)
+                rows.append({"split": sub, "region": "all", "statistic": stat, "value": float(a["value_mm"]),
+                             "n_items": len(sel), "n_total": None, "subset": sub})
+            rows.append({"split": sub, "region": "all", "statistic": "std", "value": float(a["std_mm"]),
+                         "n_items": len(sel), "n_total": None, "subset": sub})
+        return rows, []
+
+
+KINDS: dict[str, _Kind] = {"now": _Now(), "realy": _Realy(), "stirling": _Stirling()}
 
 
 # ---------------------------------------------------------------------------------------- per-item scoring
+# The benchmarks' own runner functions score an item (now.score_image, realy.score_subject); a campaign task
+# carries the benchmark's JSON-able settings, and objects (a REALY template) are rebuilt from their files once per
+# worker process.
 def _score_now(item, settings: dict) -> dict:
-    """One NoW image: the official per-image protocol (:func:`facenb.benchmarks.now.evaluate_files`)."""
     from facenb.benchmarks import now
 
-    p = item.params
-    res = now.evaluate_files(p["scan"], p["scan_landmarks"], p["pred_mesh"], p["pred_landmarks"], **settings)
-    return {"distances": np.asarray(res.distances, dtype=np.float64), "mean_mm": float(res.mean_mm),
-            "median_mm": float(res.median_mm), "std_mm": float(res.std_mm), "n_points": int(res.n_points)}
+    return now.score_image(item, settings)
 
 
 @lru_cache(maxsize=8)
@@ -500,20 +548,29 @@ def _realy_template(obj: str, keypoints: str):
     return realy.load_template(obj, keypoints)
 
 
+@lru_cache(maxsize=8)
+def _realy_mask(path: str, n_vertices: int):
+    from facenb.benchmarks import realy
+
+    return realy._read_mask(path, n_vertices)
+
+
 def _score_realy(item, settings: dict) -> dict:
-    """One REALY subject: the official protocol (:func:`facenb.benchmarks.realy.evaluate_subject`), regions in
-    this process (a campaign parallelises over subjects)."""
     from facenb.benchmarks import realy
 
     tmpl = _realy_template(settings["template"], settings["template_keypoints"])
-    inputs = realy.load_subject(item.params["prediction"], settings["keypoints"], settings["regions"],
-                                settings["scale"], tmpl, settings["template_mask"])
-    res = realy.evaluate_subject(inputs, tmpl, jobs=1)
-    return {**{r: float(v) for r, v in res.errors_mm.items()}, "subject_id": int(inputs.subject_id),
-            "scale": float(inputs.scale)}
+    mask = None if settings["template_mask"] is None else _realy_mask(settings["template_mask"], tmpl.n_vertices)
+    return realy.score_subject(item, {**settings, "_template": tmpl, "_mask": mask, "_region_jobs": 1,
+                                      "_meshes_dir": None})
 
 
-_SCORERS: dict[str, Callable] = {"now": _score_now, "realy": _score_realy}
+def _score_stirling(item, settings: dict) -> dict:
+    from facenb.benchmarks import stirling
+
+    return stirling.score_one(item, settings)
+
+
+_SCORERS: dict[str, Callable] = {"now": _score_now, "realy": _score_realy, "stirling": _score_stirling}
 
 
 def _score_task(item, settings: dict) -> dict:
@@ -661,15 +718,16 @@ def campaign_tasks(spec: CampaignSpec) -> tuple[list, dict]:
         Keys ``<method>/<benchmark>/<item key>``; ``params`` hold the benchmark kind, its settings and the item's
         own parameters (all hashed into the cache key).
     pairs : dict
-        ``(method, benchmark) -> (inner items, settings)``.
+        ``(method, benchmark) -> (list of (benchmark item, campaign metadata), settings)``.
     """
     tasks, pairs = [], {}
     for method, bench in spec.pairs():
         kind = KINDS[bench.kind]
         items, settings = kind.items(bench, method)
         pairs[(method.name, bench.name)] = (items, settings)
-        for it in items:
-            params = {"kind": bench.kind, "settings": settings, "key": it.key, "item": dict(it.params)}
+        for it, meta in items:
+            params = {"kind": bench.kind, "settings": settings, "key": it.key, "item": dict(it.params),
+                      "meta": meta}
             tasks.append(Item(f"{method.name}/{bench.name}/{it.key}", tuple(it.inputs), params, it.missing))
     return tasks, pairs
 
@@ -679,6 +737,8 @@ def _scalars(value: Mapping | None) -> dict:
         return {}
     out = {}
     for k, v in value.items():
+        if k == "seconds":  # the payload's own compute time; the table's `seconds` is this run's
+            k = "compute_seconds"
         if isinstance(v, (bool, int, float, str, np.integer, np.floating)):
             out[k] = v.item() if isinstance(v, np.generic) else v
     return out
@@ -762,34 +822,37 @@ def _tables(spec: CampaignSpec, tasks: Sequence, pairs: Mapping, outcomes: Seque
         by_pair.setdefault((method, bench), []).append((task, o))
         item_rows.append({"method": method, "benchmark": bench, "kind": task.params["kind"],
                           "item": task.params["key"], "status": o.status, "reason": o.reason or "",
-                          "seconds": float(o.seconds or 0.0), "challenge": task.params["item"].get("challenge", ""),
+                          "seconds": float(o.seconds or 0.0), "challenge": task.params["meta"].get("challenge", ""),
                           **_scalars(o.value)})
     rows, curve_rows = [], []
     for (method, bname), lst in by_pair.items():
         bench = spec.benchmarks[bname]
         kind = KINDS[bench.kind]
         settings = pairs[(method, bname)][1]
-        scored = [(_inner(t), o.value) for t, o in lst if o.status in ("ok", "cached")]
+        scored = [(t.params["meta"], o.value) for t, o in lst if o.status in ("ok", "cached")]
         n_total = len(lst)
         base = {"method": method, "benchmark": bname, "kind": bench.kind, "split": kind.split(bench.options),
                 "metric": kind.metric, "unit": "mm", "settings_hash": _settings_hash(settings),
                 "facenb_version": __version__}
         if not scored:
             continue
-        agg, curves = kind.aggregate(scored, n_total)
+        agg, curves = kind.aggregate(scored, n_total, settings) if bench.kind == "stirling" else \
+            kind.aggregate(scored, n_total)
         for r in agg:
-            n_tot = r["n_total"] if r["n_total"] is not None else sum(
-                1 for t, _ in lst if t.params["item"].get("challenge") == r["region"])
+            r = dict(r)
+            group = r.pop("subset", None)
+            if r["n_total"] is not None:
+                n_tot = r["n_total"]
+            elif group is not None:  # a Stirling subset (``all``: every item)
+                n_tot = sum(1 for t, _ in lst if group == "all" or t.params["meta"].get("subset") == group)
+            else:  # a NoW challenge
+                n_tot = sum(1 for t, _ in lst if t.params["meta"].get("challenge") == r["region"])
             rows.append({**base, **r, "n_total": n_tot, "coverage": r["n_items"] / n_tot if n_tot else float("nan")})
         curve_rows += [{"method": method, "benchmark": bname, **c} for c in curves]
     results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
     items = pd.DataFrame(item_rows)
     curves = pd.DataFrame(curve_rows, columns=["method", "benchmark", "region", "x_mm", "fraction"])
     return results, items, curves
-
-
-def _inner(task):
-    return Item(task.params["key"], tuple(task.inputs), task.params["item"], None)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -933,7 +996,8 @@ def leaderboards(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """One table per benchmark label: methods x columns, best first.
 
     NoW: ``median, mean, std`` over all images (mm) plus the median per challenge; REALY: the mean per region and
-    ``all``. Rows sorted by the benchmark's headline number (NoW median, REALY ``all``).
+    ``all``; Stirling: mean and RMSE per subset. Rows sorted by the benchmark's headline number (NoW median, REALY
+    ``all``, Stirling ``all`` mean).
     """
     out = {}
     for bench, g in results.groupby("benchmark", sort=False):
@@ -946,6 +1010,12 @@ def leaderboards(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
             t = t.join(ch.add_prefix("median "))
             cov = g[g.region == "all"].groupby("method")["coverage"].first()
             t = t.join(cov).sort_values("median")
+        elif kind == "stirling":
+            t = g[g.statistic.isin(["mean", "rmse"])].pivot_table(index="method", columns=["split", "statistic"],
+                                                                  values="value", aggfunc="first")
+            t.columns = [f"{a} {b}" for a, b in t.columns]
+            head = "all mean" if "all mean" in t.columns else t.columns[0]
+            t = t.join(g.groupby("method")["coverage"].min()).sort_values(head)
         else:
             order = ["nose", "mouth", "forehead", "cheek", "all"]
             t = g[g.statistic == "mean"].pivot_table(index="method", columns="region", values="value",

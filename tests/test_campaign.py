@@ -221,6 +221,30 @@ def test_concurrent_run_refused(now_small, tmp_path, capsys):
     assert "in use by another facenb run" in capsys.readouterr().err
 
 
+def test_stirling_campaign_equals_dataset_mode(tmp_path):
+    from facenb import synth
+    from facenb.benchmarks import stirling
+
+    sfm = need(mirror_root() / "surrey_face_model", "public data mirror")
+    root = tmp_path / "st"
+    synth.synth_stirling(root, subjects=2, images_per_subject=2, methods=["precise", "smooth"], sfm_dir=sfm)
+    spec = write_spec(tmp_path / "spec.yaml", {
+        "benchmarks": {"st": {"kind": "stirling", "dataset": str(root)}},
+        "methods": {m: {"predictions": {"st": str(root / "predictions" / m)}} for m in ("precise", "smooth")}})
+    res = campaign.run_campaign(spec, tmp_path / "camp", progress=False)
+    assert res.counts()["ok"] == 8
+    v = values(res)
+    for m in ("precise", "smooth"):
+        ds = stirling.evaluate_dataset(root, root / "predictions" / m, tmp_path / f"ds_{m}", progress=False)
+        for sub, agg in ds.per_subset.items():
+            row = res.results[(res.results.method == m) & (res.results.split == sub)].set_index("statistic")["value"]
+            assert row["mean"] == agg["value_mm"] and row["median"] == agg["pooled_median_mm"]
+            assert row["rmse"] == agg["pooled_rmse_mm"] and row["std"] == agg["std_mm"]
+    assert v.index.get_level_values("benchmark").unique().tolist() == ["st"]
+    board = campaign.leaderboards(res.results)["st"]
+    assert list(board.index) == sorted(board.index, key=lambda m: board.loc[m, "all mean"])
+
+
 # ------------------------------------------------------------------------------------------------ Dask proof
 def _free_port() -> int:
     with socket.socket() as s:
