@@ -313,7 +313,10 @@ def _recomputed_markers(fig, recomputed, columns, highlight, colours, unit, hori
         lab = labels or [_mark(m, highlight) for m in methods]
         xy = dict(x=vals, y=lab) if horizontal else dict(x=lab, y=vals)
         fig.add_scatter(
-            **xy, mode="markers", name=f"{col}: recomputed (R)", offsetgroup=None if horizontal else col,
+            **xy, mode="markers+text" if horizontal else "markers", name=f"{col}: recomputed (R)",
+            offsetgroup=None if horizontal else col,
+            text=[f"{v:.3f} (R)" if "(recomputed, R)" in lb else "" for v, lb in zip(vals, lab)] if horizontal else None,
+            textposition="middle right",
             marker=dict(symbol=RECOMPUTED_SYMBOL, size=14, color=colours.get(col, "#d62728"),
                         line=dict(color="black", width=2)),
             hovertemplate=("%{y}" if horizontal else "%{x}") + f"<br>{col} "
@@ -403,14 +406,15 @@ def ranked_bars(values, *, highlight: Sequence[str] = (),
         x=s.to_numpy(), y=labels, orientation="h",
         marker_color=["#d62728" if h else "#9e9e9e" for h in hi],
         marker_line_color=["black" if h else "rgba(0,0,0,0)" for h in hi], marker_line_width=[2 if h else 0 for h in hi],
-        text=["" if np.isnan(v) else f"{v:.3f}" for v in s.to_numpy()], textposition="outside",
+        text=["" if np.isnan(v) else f"{v:.3f}" + (f" (recomputed: {r[m]:.3f})" if r is not None and m in r.index else "")
+              for m, v in zip(methods, s.to_numpy())], textposition="outside",
         hovertemplate="%{y}: %{x:.3f} " + unit + "<extra></extra>",
         **({} if r is None else {"name": "quoted", "showlegend": True})))
     if r is not None:
         row = {m: labels[i] for i, m in enumerate(methods)}
         keys = [m if m in row else f"{m} (recomputed, R)" for m in r.index]
         _recomputed_markers(fig, pd.DataFrame({"value": r.to_numpy()}, index=keys), ["value"], highlight,
-                            {"value": "#ffffff"}, unit, horizontal=True, labels=[row[k] for k in keys])
+                            {"value": "rgba(255,255,255,0)"}, unit, horizontal=True, labels=[row[k] for k in keys])
         fig.data[-1].name = "recomputed (R)"
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=title, xaxis_title=unit, template="plotly_white",
