@@ -61,9 +61,12 @@ class PeerView(NamedTuple):
     note: str
 
 
-def peer_views(paper: str, highlight: list[str] | None = None) -> list[PeerView]:
+def peer_views(paper: str, highlight: list[str] | None = None, recomputed: dict | None = None) -> list[PeerView]:
     """The paper's method among its peers on every benchmark it reports that the results database covers
-    (NoW test, REALY frontal/side, AFLW2000-3D original). Every number is quoted with its source."""
+    (NoW test, REALY frontal/side, AFLW2000-3D original, Stirling HQ/LQ and Florence rankings of the claim's
+    metric and statistic when at least two methods report it). Every number is quoted with its source; a
+    Stirling/Florence claim recomputed in this run (``recomputed``: claim id -> (value, tier, source[, coverage])
+    as for :func:`facenb.ledger.build_ledger`) is drawn beside the quoted one as a diamond, labelled with its tier."""
     from facenb import plot as P
     from facenb import results as RS
 
@@ -73,6 +76,10 @@ def peer_views(paper: str, highlight: list[str] | None = None) -> list[PeerView]
     hl = list(highlight or [s.method])
     views = []
     for bench, split in sorted(set(zip(claims.benchmark, claims.split))):
+        if bench in ("stirling", "florence"):
+            views += _ranking_views(paper, s.method, hl, claims[(claims.benchmark == bench) & (claims.split == split)],
+                                    df, recomputed or {})
+            continue
         if bench not in ("now", "realy", "aflw2000_3d"):
             continue
         lb = RS.leaderboard(df, bench, split)
@@ -93,6 +100,38 @@ def peer_views(paper: str, highlight: list[str] | None = None) -> list[PeerView]
             fig = P.aflw_pose_bins(table, highlight=hl, title=f"AFLW2000-3D ({split} annotation): NME by yaw bin")
             lb = lb._replace(table=table)
         views.append(PeerView(bench, split, fig, lb.table, note))
+    return views
+
+
+def _ranking_views(paper, method, highlight, claims, reported, recomputed) -> list[PeerView]:
+    """One ranked-bars view per claim: the published values of the claim's metric and statistic (one
+    best-supported source per method), the claim's own recomputed value (if any) as a diamond."""
+    from facenb import plot as P
+    from facenb import results as RS
+
+    views = []
+    for _, c in claims.iterrows():
+        rows = RS.pick(reported, benchmark=c["benchmark"], split=c["split"], metric=c["metric"],
+                       statistic=c["statistic"]).drop_duplicates("method")
+        rec = recomputed.get(c["id"])
+        if len(rows) < 2 and rec is None:
+            continue
+        values = rows.set_index("method")["value"]
+        name = {"stirling": f"Stirling/ESRC {c['split']}", "florence": "Florence (MICC)"}[c["benchmark"]]
+        unit = {"percent": "%"}.get(c["unit"], c["unit"])
+        extra = {} if rec is None else {method: float(rec[0])}
+        title = f"{name}: {c['statistic']} {c['metric']} ({unit}), ranked; {paper} marked"
+        if rec is not None:
+            title += f" (\u25c6 = recomputed by facenb, tier {rec[1]})"
+        fig = P.ranked_bars(values, highlight=highlight, unit=unit, title=title,
+                            recomputed=extra if rec is not None else None)
+        note = (f"{len(values)} methods, quoted from data/reported ({rows['source_type'].value_counts().to_dict()}); "
+                "one best-supported source per number"
+                + ("" if rec is None else f"; {method} recomputed here (tier {rec[1]}): {rec[2]}"))
+        table = values.to_frame(c["statistic"])
+        if rec is not None:
+            table.loc[f"{method} (recomputed, {rec[1]})", c["statistic"]] = float(rec[0])
+        views.append(PeerView(c["benchmark"], c["split"], fig, table, note))
     return views
 
 

@@ -112,6 +112,9 @@ def test_stirling_florence_dense_folders_give_tier_r(tmp_path, data_mirror, monk
     assert "Florence recomputed for 1 claims of PRNet (tier R)" in text
     assert "AFLW2000-3D dense recomputed for 2 claims of PRNet (tier S)" in text
     assert "2/2000 images" in text  # the coverage column of the claim table
+    # the peers section ranks PRNet's Stirling and Florence numbers among the published ones, the recomputed beside
+    assert "stirling HQ: 6 methods, quoted from data/reported" in text and "PRNet recomputed here (tier R)" in text
+    assert "florence all: 1 methods" in text
     led = report.read_ledger(tmp_path / "out.ipynb").set_index("claim_id")
     want = St.evaluate_dataset(st, st / "predictions" / "coarse", tmp_path / "st_again", progress=False).per_subset
     for cid, sub in (("prnet-stirling-hq-mean", "HQ"), ("prnet-stirling-lq-mean", "LQ")):
