@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
@@ -177,6 +178,81 @@ def check_finite(points: np.ndarray, path: str | Path | None, what: str = "verti
             path,
             "repair or re-export this file; non-finite coordinates cannot be scored",
         )
+
+
+_WHITESPACE = np.zeros(256, dtype=bool)
+_WHITESPACE[[9, 10, 11, 12, 13, 32]] = True  # what str.split() and numpy's text parsing skip
+
+
+def _obj_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The lines ``rows`` of ``buf`` (each ending with its newline) as one byte array with their first character
+    (the ``v``/``f`` keyword) blanked."""
+    s, e = starts[rows], ends[rows] + 1  # ends[i] is the line's newline (buf carries a final one)
+    if rows[-1] - rows[0] + 1 == len(rows):  # one block of lines (the usual layout): a slice
+        seg = buf[s[0]:e[-1]].copy()
+        at = s - s[0]
+    else:
+        lens = e - s
+        at = np.concatenate(([0], np.cumsum(lens)[:-1]))
+        seg = buf[np.repeat(s - at, lens) + np.arange(int(lens.sum()))]
+    seg[at] = 32
+    return seg
+
+
+def _obj_table(seg: np.ndarray, dtype) -> np.ndarray | None:
+    """The whitespace-separated numbers of ``seg``'s lines as one ``(lines, columns)`` table (numpy's C text
+    reader), or ``None`` when a line does not parse or the lines differ in length."""
+    import io as _io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = np.loadtxt(_io.BytesIO(seg.tobytes()), dtype=dtype, comments=None, ndmin=2)
+    except (ValueError, OverflowError):
+        return None
+    return arr if arr.shape[1] >= 3 else None
+
+
+def _obj_fast(data: bytes) -> Mesh | None:
+    """Vectorised OBJ reader for well-formed files (the result of :func:`_parse_obj`, which it defers to -- and
+    which words every error -- when a line does not parse or 'v' / 'f' lines differ in length)."""
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None  # a lone CR is a line break for str.splitlines()
+    if any(c in data for c in (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x85")):
+        return None  # other line breaks of str.splitlines() on Latin-1 text
+    buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)[:-1]  # the newline ending each line (the padding adds one empty line)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    first, second = buf[starts], buf[starts + 1]
+    blank = (second == 32) | (second == 9)
+    rows_v = np.flatnonzero((first == ord("v")) & blank)
+    rows_f = np.flatnonzero((first == ord("f")) & blank)
+    if len(rows_v) == 0:
+        return None
+    table = _obj_table(_obj_lines(buf, starts, ends, rows_v), np.float64)
+    if table is None:
+        return None
+    vertices = np.ascontiguousarray(table[:, :3])
+    if len(rows_f) == 0:
+        return Mesh(vertices, np.zeros((0, 3), dtype=np.int64))
+    seg = _obj_lines(buf, starts, ends, rows_f)
+    slash = seg == ord("/")
+    if slash.any():  # keep each token's vertex index: blank from its first '/' to the end of the token
+        ws = _WHITESPACE[seg]
+        token = np.cumsum(ws)  # constant inside a token
+        seen = np.maximum.accumulate(np.where(slash, token, -1))
+        seg[(seen == token) & ~ws] = 32
+    table = _obj_table(seg, np.int64)
+    if table is None:
+        return None
+    n = len(vertices)
+    idx = np.where(table > 0, table - 1, n + table)
+    if idx.shape[1] == 3:
+        faces = idx
+    else:  # polygons of k vertices: a fan from the first one
+        j = np.arange(1, idx.shape[1] - 1)
+        faces = np.stack([np.broadcast_to(idx[:, :1], (len(idx), len(j))), idx[:, j], idx[:, j + 1]], axis=2)
+    return Mesh(vertices, np.ascontiguousarray(faces.reshape(-1, 3), dtype=np.int64))
 
 
 def _parse_obj(text: str, path: Path) -> Mesh:
@@ -452,7 +528,9 @@ def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = Tru
             raise InputError("OBJ file is not text (it holds NUL bytes)", p, "re-export it as an ASCII OBJ")
         # Latin-1 maps every byte: a non-UTF-8 byte in a comment or a group name is harmless, and one inside a
         # 'v' or 'f' line still fails the number parsing below.
-        mesh = _parse_obj(data.decode("latin-1"), p)
+        mesh = _obj_fast(data)
+        if mesh is None:
+            mesh = _parse_obj(data.decode("latin-1"), p)
     elif suffix == ".ply":
         mesh = _parse_ply(p.read_bytes(), p, ply_polygons)
     else:
