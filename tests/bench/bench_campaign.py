@@ -11,8 +11,9 @@ runs a real scheduler and worker subprocesses); its start-up is not timed.
 Estimate: 50 checkpoints x (NoW validation ~410 images -- 20 of NoW's 100 subjects, 2054 images -- + REALY 100
 subjects + Stirling/ESRC 2000 images). Per-item seconds: NoW and REALY as measured here (mean over the items of
 each item's best serial time; the conformance NoW images have 50k and 2k cropped scan points, a real NoW scan has
-~120k vertices before cropping); Stirling is not a campaign benchmark yet and is costed like a NoW image (the same
-scan-to-mesh protocol family) -- an assumption. Time on W workers: total / W (one free core per worker), and
+~120k vertices before cropping); Stirling on a synthetic release (``facenb.synth.synth_stirling``, 2 subjects x 2
+images; needs ``surrey_face_model`` in the data mirror, else costed like a NoW image) -- its scans are smaller than
+real Stirling/ESRC scans, so this is a lower bound. Time on W workers: total / W (one free core per worker), and
 total / (W x efficiency) with the 2-worker Dask efficiency measured here (pessimistic on a shared machine); each
 at least the client's serial cost per task (cache lookup and write, measured by a cached rerun) times the task
 count, and at least the longest item.
@@ -52,11 +53,22 @@ def _spec(conf: Path, work: Path) -> Path | None:
                             "template": "HIFI3D"}
     except InputError:
         print("campaign | REALY templates not found (FACENB_DATA_MIRROR): NoW only")
+    sfm = Path(os.environ.get("FACENB_DATA_MIRROR", REPO.parent / "shared" / "data")) / "surrey_face_model"
+    if sfm.is_dir():
+        from facenb import synth
+
+        synth.synth_stirling(work / "stirling", subjects=2, images_per_subject=2, methods=["precise"], sfm_dir=sfm)
+        benches["stirling"] = {"kind": "stirling", "dataset": str(work / "stirling")}
+    else:
+        print("campaign | surrey_face_model not in the data mirror: no synthetic Stirling benchmark")
     methods = {}
     for k in range(N_METHODS):
         preds = {"now": str(shutil.copytree(ch / "predictions", work / f"m{k}" / "now"))}
         if "realy" in benches:
             preds["realy"] = str(shutil.copytree(rc / "prediction", work / f"m{k}" / "realy"))
+        if "stirling" in benches:
+            preds["stirling"] = str(shutil.copytree(work / "stirling" / "predictions" / "precise",
+                                                    work / f"m{k}" / "stirling"))
         methods[f"m{k}"] = {"predictions": preds}
     spec = work / "spec.yaml"
     spec.write_text(yaml.safe_dump({"name": "bench", "benchmarks": benches, "methods": methods}))
@@ -118,7 +130,8 @@ def main() -> int:
         print(f"campaign | load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end (2 cores; best of "
               f"{ROUNDS} interleaved rounds)")
         per = items.groupby("kind")["seconds"].mean().to_dict()
-        print(f"campaign | {N_METHODS} methods x (NoW challenge case, 4 images + REALY HIFI3D case, 1 subject) = "
+        print(f"campaign | {N_METHODS} methods x (NoW challenge case, 4 images + REALY HIFI3D case, 1 subject + "
+              f"synthetic Stirling set, 4 images) = "
               f"{n} tasks; per-item CPU: " + ", ".join(f"{k} {v:.2f} s" for k, v in per.items())
               + f"; client per cached task {client_per_task * 1000:.1f} ms")
         base = walls["1 process"]
@@ -131,12 +144,14 @@ def main() -> int:
             eff = min(1.0, walls["1 process"] / walls["2 processes"] / 2)
         now_s = per.get("now", 0.0)
         realy_s = per.get("realy", 0.0)
+        stirling_s = per.get("stirling", now_s)
         c = SWEEP["checkpoints"]
         tasks = c * (SWEEP["now_val"] + SWEEP["realy"] + SWEEP["stirling"])
-        total = c * (SWEEP["now_val"] * now_s + SWEEP["realy"] * realy_s + SWEEP["stirling"] * now_s)
+        total = c * (SWEEP["now_val"] * now_s + SWEEP["realy"] * realy_s + SWEEP["stirling"] * stirling_s)
         longest = float(items["seconds"].max())
+        costed = "" if "stirling" in per else " [costed as NoW images]"
         print(f"  sweep estimate: {c} checkpoints x (NoW val {SWEEP['now_val']} + REALY {SWEEP['realy']} + Stirling "
-              f"{SWEEP['stirling']} [costed as NoW images]) = {tasks:,} tasks, {total / 3600:.1f} CPU-hours; "
+              f"{SWEEP['stirling']}{costed}) = {tasks:,} tasks, {total / 3600:.1f} CPU-hours; "
               f"2-worker efficiency {eff:.2f}")
         floor = max(tasks * client_per_task, longest)
         for w in (1, 16, 256):
