@@ -36,14 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facenb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"facenb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for adder in _ADDERS:
+    for adder in sorted(_ADDERS, key=lambda a: a.__module__):  # facenb/cli_<name>.py order, however loaded
         adder(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facenb`` console script; returns the exit status."""
-    _load_commands()
+    _load_commands(_command_name(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -64,11 +64,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _load_commands() -> None:
-    """Import the modules that register subcommands (each ``facenb/cli_*.py`` file holds one)."""
-    if _ADDERS:
-        return
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (its first non-option word), if any."""
+    return next((str(a) for a in argv if not str(a).startswith("-")), None)
+
+
+def _load_commands(name: str | None = None) -> None:
+    """Import the modules that register subcommands (each ``facenb/cli_<name>.py`` file holds command ``name``).
+
+    With ``name`` of an existing command, only its module is imported (``facenb now ...`` loads neither the
+    other scorers nor pandas, the downloader or the notebook machinery); otherwise all of them (``--help``).
+    """
     import importlib
+    import importlib.util
+
+    if name is not None and name.isidentifier():
+        module = f"facenb.cli_{name}"
+        if module in sys.modules or importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+            return
+    if _ALL_LOADED:
+        return
     import pkgutil
 
     import facenb
@@ -76,6 +92,10 @@ def _load_commands() -> None:
     for info in sorted(pkgutil.iter_modules(facenb.__path__), key=lambda i: i.name):
         if info.name.startswith("cli_"):
             importlib.import_module(f"facenb.{info.name}")
+    _ALL_LOADED.append(True)
+
+
+_ALL_LOADED: list[bool] = []
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m facenb.cli`: use the importable module's registry

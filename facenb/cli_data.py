@@ -16,7 +16,6 @@ import argparse
 import sys
 import textwrap
 
-from facenb import data
 from facenb.cli import command
 
 
@@ -35,8 +34,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     pf.add_argument("--mirror", metavar="DIR", default=None,
                     help="local mirror laid out as DIR/<dataset>/<file> (default $FACENB_DATA_MIRROR)")
     pf.add_argument("--force", action="store_true", help="fetch again even if the cached copy verifies")
-    pf.add_argument("--timeout", type=float, default=data.DEFAULT_TIMEOUT, metavar="S",
-                    help=f"seconds allowed to connect and per read (default {data.DEFAULT_TIMEOUT:g})")
+    pf.add_argument("--timeout", type=float, default=None, metavar="S",  # None: facenb.data.DEFAULT_TIMEOUT
+                    help="seconds allowed to connect and per read (default: facenb.data.DEFAULT_TIMEOUT, 60)")
     pf.add_argument("--quiet", action="store_true", help="no progress on stderr")
     pf.set_defaults(func=_run_fetch)
 
@@ -52,6 +51,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _state_text(name: str) -> str:
+    from facenb import data
+
     states = [s.state for s in data.status(name)]
     n, ok = len(states), states.count("verified")
     bad = states.count("corrupt")
@@ -65,6 +66,8 @@ def _state_text(name: str) -> str:
 
 
 def _run_list(args: argparse.Namespace) -> int:
+    from facenb import data
+
     mirror = data.mirror_dir()
     print(f"cache:  {data.cache_dir()}  (FACENB_DATA)")
     print(f"mirror: {mirror if mirror is not None else '(none)'}  (FACENB_DATA_MIRROR)")
@@ -99,10 +102,15 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _run_fetch(args: argparse.Namespace) -> int:
-    data.fetch(args.names, mirror=args.mirror, force=args.force, progress=not args.quiet, timeout=args.timeout)
+    from facenb import data  # imported here: `facenb --help` and the scorers do not load the downloader
+
+    timeout = data.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    data.fetch(args.names, mirror=args.mirror, force=args.force, progress=not args.quiet, timeout=timeout)
     return 0
 
 
 def _run_path(args: argparse.Namespace) -> int:
+    from facenb import data
+
     print(data.path(args.name, args.file))
     return 0

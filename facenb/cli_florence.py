@@ -5,8 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from facenb.cli import command
 from facenb.errors import InputError
 
@@ -118,5 +116,7 @@ def _run_florence(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(runner.to_json(res.summary()), indent=1, allow_nan=False))
     if args.distances:
+        import numpy as np
+
         np.save(args.distances, res.distances.astype(np.float64))
     return 0

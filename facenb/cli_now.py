@@ -6,8 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from facenb.cli import command
 from facenb.errors import InputError
 
@@ -120,5 +118,7 @@ def _run_now(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(res.summary(), indent=1))
     if args.distances:
+        import numpy as np
+
         np.save(args.distances, res.distances.astype(np.float64))
     return 0
