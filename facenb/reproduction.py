@@ -24,7 +24,8 @@ from facenb.vocabulary import AFLW_YAW_BINS
 
 __all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset",
            "realy_recompute", "stirling_recompute", "florence_recompute", "dense_recompute", "Recomputation",
-           "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS", "RecomputedBoard", "campaign_boards"]
+           "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS", "RecomputedBoard", "campaign_boards",
+           "STATISTIC_BOARDS", "statistic_board"]
 
 
 def _seed(paper: str):
@@ -531,6 +532,27 @@ def recompute_licensed(paper: str, *, realy_dir=None, realy_predictions_dir=None
 # ============================================================================================================
 # campaign numbers (tier R) beside the quoted leaderboards (notebooks/00_leaderboards.ipynb)
 # ============================================================================================================
+#: Benchmarks whose leaderboard is ``method x (median, mean, std)`` of one metric (as NoW's) that
+#: :func:`facenb.results.leaderboard` has no layout for: benchmark -> metric.
+STATISTIC_BOARDS = {"stirling": "scan_to_mesh"}
+
+
+def statistic_board(df: pd.DataFrame, benchmark: str, split: str):
+    """``method x (median, mean, std)`` of a :data:`STATISTIC_BOARDS` benchmark split, one best-supported source
+    per number (:func:`facenb.results.pick`), as a :class:`facenb.results.Leaderboard` (table, rows)."""
+    from facenb import results as RS
+
+    if benchmark not in STATISTIC_BOARDS:
+        raise InputError(f"no statistic board for benchmark {benchmark!r}", None,
+                         f"use one of {', '.join(STATISTIC_BOARDS)}")
+    order = ("median", "mean", "std")
+    rows = RS.pick(df, benchmark=benchmark, split=split, metric=STATISTIC_BOARDS[benchmark])
+    rows = rows[rows.statistic.isin(order)] if not rows.empty else rows
+    if rows.empty:
+        return RS.Leaderboard(pd.DataFrame(columns=list(order)), rows)
+    return RS.Leaderboard(RS.wide(rows, columns="statistic", order=order), rows)
+
+
 class RecomputedBoard(NamedTuple):
     """One benchmark split of a campaign folder in leaderboard layout: ``table`` (method x statistic for NoW,
     method x region for REALY, as :func:`facenb.results.leaderboard`), the tier-R ``rows`` it rests on and a
@@ -560,7 +582,7 @@ def campaign_boards(campaign_dir: str | Path | None) -> dict[tuple[str, str], Re
     out = {}
     for (bench, split), g in rows.groupby(["benchmark", "split"], sort=True):
         try:
-            lb = RS.leaderboard(g, bench, split)
+            lb = statistic_board(g, bench, split) if bench in STATISTIC_BOARDS else RS.leaderboard(g, bench, split)
         except InputError:  # a benchmark without a leaderboard layout
             continue
         if lb.table.empty:

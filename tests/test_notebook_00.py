@@ -46,7 +46,8 @@ def test_default_parameters(tmp_path):
     out = _outputs(nb)
     assert "43 seed claims" in out
     n_plots = sum("application/vnd.plotly.v1+json" in o.get("data", {}) for c in nb["cells"] for o in c.get("outputs", []))
-    assert n_plots == 6  # NoW, REALY frontal x2, REALY side x2, AFLW2000-3D
+    assert n_plots == 8  # NoW, REALY frontal x2, REALY side x2, AFLW2000-3D, Stirling HQ and LQ
+    assert "Stirling/ESRC (FG2018) HQ" in out and "VGGHeads" in out
     assert "\\u2605 MICA" in out or "\u2605 MICA" in out
     assert "realy_all_mismatch" in out and "quoted with source" in out
 
@@ -65,22 +66,30 @@ def test_missing_data_still_finishes(tmp_path):
 
 
 def _campaign(conformance_dir: Path, tmp_path: Path) -> Path:
-    """A campaign over the conformance cases (NoW challenge: 4 validation images; REALY realy01: 1 subject) whose one
-    method is compared as the published PRNet (spec `reported:`), scored at test time."""
+    """A campaign over the conformance cases (NoW challenge: 4 validation images; REALY realy01: 1 subject) and a
+    synthetic Stirling release (`facenb synth stirling`: 2 HQ + 2 LQ images) whose one method is compared as the
+    published PRNet (spec `reported:`), scored at test time."""
     import yaml
 
-    from facenb import campaign
+    from conftest import mirror_root, need
+
+    from facenb import campaign, synth
 
     ch = conformance_dir / "now" / "challenge"
     rc = conformance_dir / "realy" / "realy01_hifi3d_topology"
+    st = tmp_path / "stirling"
+    synth.synth_stirling(st, subjects=2, images_per_subject=2, methods=["precise"],
+                         sfm_dir=need(mirror_root() / "surrey_face_model", "public data mirror"))
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"name": "nb00", "benchmarks": {
         "now_challenge": {"kind": "now", "dataset": str(ch)},
         "realy_f": {"kind": "realy", "keypoints": str(rc / "REALY_HIFI3D_keypoints"),
                     "regions": str(rc / "REALY_scan_region"), "scale": str(rc / "metrical_scale.txt"),
-                    "template": "HIFI3D", "view": "frontal"}},
+                    "template": "HIFI3D", "view": "frontal"},
+        "stirling": {"kind": "stirling", "dataset": str(st)}},
         "methods": {"ckpt": {"reported": "PRNet", "predictions": {"now_challenge": str(ch / "predictions"),
-                                                                  "realy_f": str(rc / "prediction")}}}}))
+                                                                  "realy_f": str(rc / "prediction"),
+                                                                  "stirling": str(st / "predictions" / "precise")}}}}))
     campaign.run_campaign(spec, tmp_path / "campaign", progress=False)
     return tmp_path / "campaign"
 
@@ -111,19 +120,22 @@ def test_campaign_numbers_drawn_beside_quoted(tmp_path, conformance_dir):
     except Exception as exc:  # REALY templates absent: the NoW half is enough for the demonstration campaign
         pytest.skip(f"campaign over the conformance cases could not run: {exc}")
     res = campaign.load_results(folder, as_reported=True)
-    nb = _run(tmp_path, campaign_dir=str(folder), benchmarks=["now", "realy"], realy_views=["frontal"])
+    nb = _run(tmp_path, campaign_dir=str(folder), benchmarks=["now", "realy", "stirling"], realy_views=["frontal"])
     out = _outputs(nb)
     assert "recomputed by facenb (tier R) in campaign" in out and "PRNet on 4/4 items" in out
     traces = _traces(nb)
     markers = [t for t in traces if t.get("type") == "scatter" and t.get("marker", {}).get("symbol") == "diamond"]
-    # NoW validation has no published numbers: its own chart, three diamonds (median, mean, std) of the campaign
-    now = {t["name"]: t for t in markers if t["name"].endswith(": recomputed (R)") and t["name"].split(":")[0] in
-           ("median", "mean", "std")}
-    assert set(now) == {"median: recomputed (R)", "mean: recomputed (R)", "std: recomputed (R)"}
-    for stat in ("median", "mean", "std"):
-        want = res[(res.benchmark == "now") & (res.region == "all") & (res.statistic == stat)]["value"].iloc[0]
-        assert _arr(now[f"{stat}: recomputed (R)"]["y"]) == pytest.approx([want])
-        assert "PRNet" in now[f"{stat}: recomputed (R)"]["x"][0]
+    # three diamonds (median, mean, std) per chart with campaign numbers, in notebook order: NoW validation (no
+    # published numbers: a chart of its own), Stirling HQ and LQ (beside the quoted bars, on PRNet's column)
+    stats = [t for t in markers if t["name"].split(":")[0] in ("median", "mean", "std")]
+    assert len(stats) == 9
+    for chart, (bench, split) in enumerate((("now", "validation"), ("stirling", "HQ"), ("stirling", "LQ"))):
+        for t in stats[3 * chart:3 * chart + 3]:
+            stat = t["name"].split(":")[0]
+            want = res[(res.benchmark == bench) & (res.split == split) & (res.region == "all")
+                       & (res.statistic == stat)]["value"].iloc[0]
+            assert t["name"] == f"{stat}: recomputed (R)" and _arr(t["y"]) == pytest.approx([want])
+            assert "PRNet" in t["x"][0]
     # REALY frontal: the ranking gets a diamond on PRNet's own row, at the campaign's 'all'
     ranking = [t for t in markers if t["name"] == "recomputed (R)"]
     want_all = res[(res.benchmark == "realy") & (res.region == "all") & (res.statistic == "mean")]["value"].iloc[0]
@@ -134,7 +146,9 @@ def test_campaign_numbers_drawn_beside_quoted(tmp_path, conformance_dir):
     # the quoted bars are still there (NoW test: no recomputation on that split, bars as without a campaign; REALY
     # ranking: the quoted bars, PRNet's among them), and the recomputed rows are listed with their tier
     bars = [t for t in traces if t.get("type") == "bar"]
-    assert {t["name"] for t in bars if t.get("orientation") != "h"} == {"median", "mean", "std"}
+    assert {t["name"] for t in bars if t.get("orientation") != "h"} == {"median", "mean", "std", "median, quoted",
+                                                                         "mean, quoted", "std, quoted"}
+    assert "stirling HQ: 1 method(s) recomputed by facenb (tier R)" in out and "PRNet on 2/2 items" in out
     quoted = [t for t in bars if t.get("name") == "quoted"]
     assert len(quoted) == 1 and any("PRNet" in y for y in quoted[0]["y"])
     assert "settings_hash" in out and "4/4 items" in out
