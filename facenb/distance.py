@@ -72,8 +72,27 @@ def closest_points(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) 
 
 
 def point_to_surface(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Unsigned distances ``(n,)`` from ``points (n, 3)`` to the triangle mesh, in the inputs' units."""
-    return closest_points(points, vertices, faces).distances
+    """Unsigned distances ``(n,)`` from ``points (n, 3)`` to the triangle mesh, in the inputs' units.
+
+    For a few points on a large mesh (e.g. 7 landmarks on a 100k-vertex scan) the AABB tree is built only over
+    the triangles that can hold a closest point: with ``a_f`` the first vertex of triangle ``f`` and
+    ``r_f = max(|b_f - a_f|, |c_f - a_f|)`` (every point of ``f`` lies within ``r_f`` of ``a_f``), the surface is
+    within ``u = min_f |p - a_f|`` of ``p``, so a closest triangle satisfies ``|p - a_f| <= u + r_f``. The
+    distances are those of the whole mesh (exact, same routine), without building its tree.
+    """
+    p = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if len(p) > 64 or len(f) < 4096:
+        return closest_points(p, vertices, f).distances
+    v = np.asarray(vertices, dtype=np.float64)
+    a = v[f[:, 0]]
+    r = np.sqrt(np.maximum(np.einsum("ij,ij->i", v[f[:, 1]] - a, v[f[:, 1]] - a),
+                           np.einsum("ij,ij->i", v[f[:, 2]] - a, v[f[:, 2]] - a)))
+    keep = np.zeros(len(f), dtype=bool)
+    for q in p:
+        d = np.sqrt(np.einsum("ij,ij->i", a - q, a - q))
+        keep |= d <= d.min() + r
+    return closest_points(p, v, f[keep]).distances
 
 
 def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -47,3 +47,19 @@ def test_degenerate_faces_official_rule():
     f = np.array([[0, 1, 2], [0, 0, 1], [0, 3, 3], [0, 4, 1]])
     # (a,b,c) fine; repeated index; coincident vertices; exactly collinear midpoint -> cross of unit edges is 0
     np.testing.assert_array_equal(degenerate_faces(v, f), [False, True, True, True])
+
+
+def test_point_to_surface_few_points_equals_the_whole_tree():
+    """The culled path for a few points on a large mesh (the landmark checks) gives the whole tree's distances."""
+    import trimesh
+
+    from facenb.distance import closest_points, point_to_surface
+
+    ico = trimesh.creation.icosphere(subdivisions=5)
+    rng = np.random.default_rng(7)
+    v = np.asarray(ico.vertices) * [75.0, 95.0, 85.0] + rng.normal(scale=0.5, size=ico.vertices.shape)
+    f = np.asarray(ico.faces)
+    assert len(f) >= 4096
+    pts = np.vstack([v[rng.integers(0, len(v), 7)] + rng.normal(scale=2.0, size=(7, 3)),
+                     rng.normal(scale=150.0, size=(5, 3)), np.zeros((1, 3))])
+    np.testing.assert_array_equal(point_to_surface(pts, v, f), closest_points(pts, v, f).distances)

@@ -43,7 +43,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from facenb.align import Similarity, procrustes, refine_scan_to_mesh, similarity_matrix
-from facenb.distance import SurfaceQuery, degenerate_faces
+from facenb.distance import SurfaceQuery, degenerate_faces, point_to_surface
 from facenb.errors import InputError
 from facenb.io import check_finite, load_landmarks, load_mesh, load_npy
 from facenb.landmarks import check_spread, outer_eye_distance
@@ -271,7 +271,7 @@ def _surface_distance(points: np.ndarray, vertices: np.ndarray, faces: np.ndarra
     """Distance of each point to the mesh surface (to the nearest vertex when there are no faces)."""
     pts = np.asarray(points, dtype=np.float64)
     if faces is not None and len(faces):
-        return SurfaceQuery(vertices, faces).query(pts).distances
+        return point_to_surface(pts, vertices, faces)  # exact; no tree over the whole scan for 7 landmarks
     v = np.asarray(vertices, dtype=np.float64)
     return np.array([np.sqrt(np.min(np.einsum("ij,ij->i", v - p, v - p))) for p in pts])
 
