@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from facenb.distance import SurfaceQuery
+from facenb.distance import SurfaceQuery, spatial_order
 
 __all__ = [
     "Similarity",
@@ -470,6 +470,8 @@ def refine_scan_to_mesh(
     pts = np.ascontiguousarray(points, dtype=np.float64)
     query = SurfaceQuery(vertices, faces)
     n = len(pts)
+    order = spatial_order(pts)  # query in Z-order (faster tree walks), answers put back: same numbers
+    pts_ordered = pts[order]
     nparam = 7 if scale else 6
 
     def unpack(x):
@@ -485,9 +487,9 @@ def refine_scan_to_mesh(
             res = local.query(pts - t)
             q_local = np.zeros_like(pts)
         else:
-            y = ((pts - t) @ R) / s  # R^T (p - t) / s, row form
-            res = query.query(y)
-            q_local = res.points
+            y = ((pts_ordered - t) @ R) / s  # R^T (p - t) / s, row form
+            q_local = np.empty_like(pts)
+            q_local[order] = query.query(y).points
         q = s * (q_local @ R.T) + t
         diff = pts - q
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
