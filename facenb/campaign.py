@@ -57,6 +57,11 @@ Outputs (``--out DIR``)
 ``cache/``
     The runner's content-hash cache (one entry per task; only the calling process writes it).
 
+Memory: the runner returns every payload at the end of the run, so the client holds the distance vector of every
+scored NoW / Stirling image of the campaign while it aggregates (the official statistics are taken over the
+concatenated distances): about 8 bytes per cropped scan point -- e.g. 50 checkpoints x 410 NoW images x ~30k points
+is ~5 GB. Split a larger sweep into several specs (each with its own ``--out``).
+
 Distributed execution
 ---------------------
 Tasks carry file *paths*, never arrays: every worker must see the data (ground truth and predictions) at the

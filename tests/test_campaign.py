@@ -399,6 +399,20 @@ def test_dask_worker_killed_mid_run(full_campaign, dask_cluster, tmp_path):
 
 
 @pytest.mark.slow
+def test_cli_local_dask_cluster(now_small, tmp_path, capsys):
+    """`--executor dask` without a scheduler: a LocalCluster of --jobs workers, same numbers as serial."""
+    pytest.importorskip("distributed")
+    spec, _, _ = now_small
+    serial = campaign.run_campaign(spec, tmp_path / "serial", progress=False)
+    assert main(["campaign", "run", str(spec), "--out", str(tmp_path / "dask"), "--executor", "dask", "--jobs", "2",
+                 "--no-progress"]) == 1  # B misses an image
+    cap = capsys.readouterr()
+    assert "Dask scheduler tcp://127.0.0.1:" in cap.err and "2 worker(s)" in cap.err
+    assert "3 scored, 0 cached, 1 missing" in cap.out
+    assert_identical(campaign.load_results(tmp_path / "dask"), serial)
+
+
+@pytest.mark.slow
 def test_processes_executor_equals_serial(full_campaign, tmp_path):
     path, _, serial = full_campaign
     res = campaign.run_campaign(path, tmp_path / "proc", executor="processes", jobs=2, progress=False)
