@@ -1,8 +1,9 @@
 """Campaigns: many methods x many benchmarks in one command, on one machine or a Dask cluster.
 
 A campaign is a YAML spec naming benchmarks (ground-truth folders and protocol options) and methods (a
-predictions folder per benchmark). Every ``(method, benchmark, item)`` -- a NoW image, a REALY subject -- is one
-task of the runner (:mod:`facenb.runner`): the tasks of all pairs go to the runner in one call, so one progress
+predictions folder per benchmark). Every ``(method, benchmark, item)`` -- a NoW image, a REALY subject, a Stirling
+image -- is one task of the runner (:mod:`facenb.runner`), scored by the benchmark's own per-item function
+(``now.score_image``, ``realy.score_subject``, ``stirling.score_one``): the tasks of all pairs go to the runner in one call, so one progress
 bar covers the campaign, the content-hash cache makes a rerun score only what is new (a new method, a new
 checkpoint, a changed file), and the executor -- ``serial``, ``processes`` or a Dask cluster
 (:class:`DaskExecutor`) -- sees every task at once.
@@ -39,6 +40,7 @@ Spec (version 1)
         predictions:
           now_val: /preds/ckpt_0100/now        # <subject>/<challenge>/<image>.obj + .txt/.npy landmarks
           realy_frontal: /preds/ckpt_0100/realy  # <id>.obj
+          stirling: /preds/ckpt_0100/stirling    # {HQ,LQ}/<image>.obj + .txt/.npy landmarks
 
 Relative paths are relative to the spec file. A method scores only the benchmarks it has predictions for.
 
@@ -47,7 +49,7 @@ Outputs (``--out DIR``)
 ``results.csv`` / ``results.parquet``
     The tidy table, one row per number: ``method, benchmark, kind, split, region, metric, statistic, value, unit,
     n_items, n_total, coverage, settings_hash, facenb_version`` (``region`` holds the NoW challenge or ``all``,
-    the REALY region or ``all``). :func:`load_results` reads it as tier-R rows beside the published ones.
+    the REALY region or ``all``; Stirling rows have ``split`` HQ / LQ / all). :func:`load_results` reads it as tier-R rows beside the published ones.
 ``items.csv`` / ``items.parquet``
     One row per task: status (ok, cached, missing, failed), reason, seconds, and the item's scalar results.
 ``curves.csv``
@@ -78,7 +80,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
