@@ -114,6 +114,7 @@ __all__ = [
     "compare_reported",
     "demo_campaign",
     "now_curves",
+    "item_distributions",
 ]
 
 #: columns of the tidy results table (``results.csv`` / ``results.parquet``)
@@ -1099,3 +1100,23 @@ def now_curves(folder: str | Path) -> dict[str, dict[str, tuple[np.ndarray, np.n
     c = c[c.region == "all"]
     return {b: {m: (gm.x_mm.to_numpy(), 100.0 * gm.fraction.to_numpy()) for m, gm in g.groupby("method", sort=False)}
             for b, g in c.groupby("benchmark", sort=False)}
+
+
+#: per-item value shown in the distributions of notebook 30, per benchmark kind: (column(s) of items.csv, label)
+_ITEM_VALUE = {"now": (("median_mm",), "per-image median error (mm)"),
+               "realy": (("nose_mm", "mouth_mm", "forehead_mm", "cheek_mm"), "per-subject mean of the 4 region "
+                                                                              "errors (mm)"),
+               "stirling": (("mean_mm",), "per-image mean error (mm)")}
+
+
+def item_distributions(folder: str | Path) -> dict[str, tuple[str, dict[str, np.ndarray]]]:
+    """Per benchmark label: ``(x label, {method: per-item values})`` of the scored items -- NoW: each image's
+    median error; REALY: each subject's mean of its four region errors; Stirling: each image's mean error (mm)."""
+    items = load_items(folder)
+    items = items[items.status.isin(["ok", "cached"])]
+    out = {}
+    for bench, g in items.groupby("benchmark", sort=False):
+        cols, label = _ITEM_VALUE[g["kind"].iloc[0]]
+        vals = g[list(cols)].astype(float).mean(axis=1)
+        out[bench] = (label, {m: vals[g.method == m].to_numpy() for m in g["method"].unique()})
+    return out
