@@ -436,10 +436,42 @@ def test_keypoint_stage_closed_form_matches_sparse_solve():
     c[kp] = 2500.0
     full = np.zeros((n, 3))
     full[kp] = tgt
-    k = realy._BlockSystem(n, edges).matrix(150.0, g, c, d)
+    system = realy._BlockSystem(n, edges)
+    k = system.matrix(150.0, g, c, d)  # in the system's fill-reducing order
     rhs = (d[:, :, None] * (c[:, None] * full)[:, None, :]).reshape(4 * n, 3)
-    ref = spla.spsolve(k.tocsc(), rhs)
+    ref = np.empty_like(rhs)
+    ref[system.perm] = spla.spsolve(k.tocsc(), rhs[system.perm])
     np.testing.assert_allclose(x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_system_is_the_normal_matrix_in_its_order(seed):
+    """The block system equals ``α² (L ⊗ diag(g²)) + blockdiag(c_i d_i d_i^T)`` built independently (Kronecker
+    products), permuted by its ``perm``; the edge list equals numpy's unique rows."""
+    from facenb import nicp
+
+    v, f = _grid(10, bump=0.3, seed=seed)
+    n = len(v)
+    rng = np.random.default_rng(seed)
+    e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [0, 2]], f[:, [1, 2]]]), axis=1)
+    edges = nicp._edges(f)
+    np.testing.assert_array_equal(edges, np.unique(e[e[:, 0] != e[:, 1]], axis=0))
+    system = nicp._BlockSystem(n, edges)
+    assert sorted(system.perm.tolist()) == list(range(4 * n))
+    np.testing.assert_array_equal(system.perm.reshape(n, 4) % 4, np.tile(np.arange(4), (n, 1)))  # blocks kept
+    alpha, g = 30.0, np.array([2.0, 1.0, 3.0, 0.5])
+    c = rng.uniform(0, 2, n)
+    d = np.concatenate([v + rng.normal(size=v.shape), np.ones((n, 1))], axis=1)
+    import scipy.sparse as sp
+
+    inc = sp.csr_matrix((np.r_[np.ones(len(edges)), -np.ones(len(edges))],
+                         (np.r_[np.arange(len(edges)), np.arange(len(edges))], np.r_[edges[:, 0], edges[:, 1]])),
+                        shape=(len(edges), n))
+    lap = (inc.T @ inc).toarray()
+    ref = alpha ** 2 * np.kron(lap, np.diag(g ** 2)) + sp.block_diag([ci * np.outer(di, di) for ci, di in zip(c, d)]
+                                                                       ).toarray()
+    got = system.matrix(alpha, g, c, d).toarray()
+    np.testing.assert_allclose(got, ref[np.ix_(system.perm, system.perm)], rtol=1e-13, atol=1e-10)
 
 
 def test_nonrigid_icp_fixed_point():
