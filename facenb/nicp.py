@@ -145,9 +145,12 @@ def _factor(k: sp.csc_matrix):
 
 def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None = None, maxit: int = 100
          ) -> tuple[np.ndarray | None, int]:
-    """Conjugate gradients on ``k x = b`` (3 columns at once) preconditioned by the factorisation ``lu``; stops when
-    every column's preconditioned residual norm is below ``tol`` times its solution's energy norm. Returns
-    ``(None, its)`` when it did not converge."""
+    """Block conjugate gradients (O'Leary 1980) on ``k x = b`` for the 3 columns at once, preconditioned by the
+    factorisation ``lu``: the 3 columns share one search space (3 directions per step), which takes about one step
+    fewer than 3 independent recurrences. Stops when every column's preconditioned residual norm
+    ``sqrt(r_j^T M^{-1} r_j)`` is below ``tol`` times its solution's energy norm ``sqrt(x_j^T K x_j)``. Returns
+    ``(None, its)`` when it did not converge (or the 3x3 block recurrence broke down); the caller then solves
+    directly."""
     if tol is None:
         tol = PCG_TOL
     kr = sp.csr_matrix((k.data, k.indices, k.indptr), shape=k.shape)  # K is symmetric: its CSC arrays are its CSR
@@ -155,21 +158,26 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None 
     r = b - kr @ x
     z = lu.solve(r)
     pdir = z.copy()
-    rz = np.einsum("ij,ij->j", r, z)
-    for it in range(maxit + 1):
-        energy = np.abs(np.einsum("ij,ij->j", x, b - r))  # x^T K x
-        if np.all(np.sqrt(np.abs(rz)) <= tol * np.sqrt(np.maximum(energy, 1e-300))):
-            return x, it
-        if it == maxit:
-            break
-        kp = kr @ pdir
-        a = rz / np.einsum("ij,ij->j", pdir, kp)
-        x += a * pdir
-        r -= a * kp
-        z = lu.solve(r)
-        rz_new = np.einsum("ij,ij->j", r, z)
-        pdir = z + (rz_new / rz) * pdir
-        rz = rz_new
+    rz = z.T @ r
+    try:
+        for it in range(maxit + 1):
+            energy = np.abs(np.einsum("ij,ij->j", x, b - r))  # x^T K x
+            if not np.all(np.isfinite(rz)):
+                break
+            if np.all(np.sqrt(np.abs(np.diag(rz))) <= tol * np.sqrt(np.maximum(energy, 1e-300))):
+                return x, it
+            if it == maxit:
+                break
+            kp = kr @ pdir
+            a = np.linalg.solve(pdir.T @ kp, rz)
+            x += pdir @ a
+            r -= kp @ a
+            z = lu.solve(r)
+            rz_new = z.T @ r
+            pdir = z + pdir @ np.linalg.solve(rz, rz_new)
+            rz = rz_new
+    except np.linalg.LinAlgError:
+        pass
     return None, maxit
 
 
