@@ -680,7 +680,7 @@ def _dask_client(scheduler: str | None, jobs: int):
             raise InputError(f"cannot reach the Dask scheduler {scheduler} ({type(exc).__name__})", None,
                              "start `dask scheduler` and workers, check the address (tcp://HOST:PORT)") from None
     cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=40)
+                           dashboard_address=":0", silence_logs=50)
     return Client(cluster), cluster
 
 

@@ -116,7 +116,7 @@ def main() -> int:
             walls.setdefault("2 processes", []).append(time.perf_counter() - t0)
             for w in (1, 2) if Client is not None else ():
                 with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster, Client(cluster) as client:
+                                  silence_logs=50) as cluster, Client(cluster) as client:
                     client.run(lambda: None)  # workers up and importable before timing
                     t0 = time.perf_counter()
                     res = campaign.run_campaign(spec, work / f"dask{w}_{r}", client=client, progress=False)
