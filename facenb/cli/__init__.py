@@ -16,8 +16,13 @@ EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
+    command: str | None = None  # the subcommand on the command line (the top parser reports unknown options)
+
     def error(self, message: str):  # argparse's own usage errors: one line, exit 2
-        self.exit(EXIT_BAD_INPUT, f"facenb: error: {message} (see 'facenb {self.prog.split()[-1]} --help')\n")
+        words = self.prog.split()
+        name = words[-1] if len(words) > 1 else _Parser.command
+        see = f"facenb {name} --help" if name else "facenb --help"
+        self.exit(EXIT_BAD_INPUT, f"facenb: error: {message} (see '{see}')\n")
 
 
 # ----------------------------------------------------------------------------------------------- registry
@@ -36,15 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="facenb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"facenb {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for adder in sorted(_ADDERS, key=lambda a: a.__module__):  # facenb/cli_<name>.py order, however loaded
+    for adder in sorted(_ADDERS, key=lambda a: a.__module__):  # facenb/cli/<name>.py order, however loaded
         adder(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``facenb`` console script; returns the exit status."""
-    _load_commands(_command_name(sys.argv[1:] if argv is None else argv))
+    name = _command_name(sys.argv[1:] if argv is None else argv)
+    _load_commands(name)
     parser = build_parser()
+    _Parser.command = name if name in parser._subparsers._group_actions[0].choices else None
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -70,7 +77,7 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 
 def _load_commands(name: str | None = None) -> None:
-    """Import the modules that register subcommands (each ``facenb/cli_<name>.py`` file holds command ``name``).
+    """Import the modules that register subcommands (each ``facenb/cli/<name>.py`` module holds command ``name``).
 
     With ``name`` of an existing command, only its module is imported (``facenb now ...`` loads neither the
     other scorers nor pandas, the downloader or the notebook machinery); otherwise all of them (``--help``).
@@ -79,7 +86,7 @@ def _load_commands(name: str | None = None) -> None:
     import importlib.util
 
     if name is not None and name.isidentifier():
-        module = f"facenb.cli_{name}"
+        module = f"facenb.cli.{name}"
         if module in sys.modules or importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
             return
@@ -87,18 +94,10 @@ def _load_commands(name: str | None = None) -> None:
         return
     import pkgutil
 
-    import facenb
-
-    for info in sorted(pkgutil.iter_modules(facenb.__path__), key=lambda i: i.name):
-        if info.name.startswith("cli_"):
-            importlib.import_module(f"facenb.{info.name}")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
     _ALL_LOADED.append(True)
 
 
 _ALL_LOADED: list[bool] = []
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m facenb.cli`: use the importable module's registry
-    from facenb.cli import main as _main
-
-    sys.exit(_main())
