@@ -169,6 +169,15 @@ class DenseNME:
         return {"nme_percent": self.nme * 100, "mean_distance": self.mean_distance, "normalizer": self.normalizer,
                 "n_points": self.n_points, "iterations": self.iterations}
 
+    def printed(self) -> list[str]:
+        return [f"dense NME {self.nme * 100:.4f} % (mean error {self.mean_distance:.4f} / normaliser "
+                f"{self.normalizer:.4f}, {self.n_points} points)"]
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([self.summary()])
+
 
 def _as_points(a, what: str) -> np.ndarray:
     arr = np.asarray(a, dtype=np.float64)

@@ -179,6 +179,17 @@ class NowResult:
             "transform": self.transform.tolist(),
         }
 
+    def printed(self) -> list[str]:
+        """The official statistics as ``compute_error.py`` reports them (median, mean, std in mm)."""
+        return [f"NoW {self.mode}: median {self.median_mm:.4f} mm, mean {self.mean_mm:.4f} mm, "
+                f"std {self.std_mm:.4f} mm over {self.n_points} scan points"]
+
+    def to_frame(self):
+        """One row per cropped scan vertex: ``scan_vertex`` (index in the scan), ``distance_mm``."""
+        import pandas as pd
+
+        return pd.DataFrame({"scan_vertex": self.crop_indices, "distance_mm": self.distances})
+
 
 # ------------------------------------------------------------------------------------------------- pieces
 def crop_scan(scan_vertices: np.ndarray, scan_landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -723,6 +734,43 @@ class DatasetResult:
         from facenb import runner
 
         return runner.exit_code([runner.Outcome(o.image.key, o.status) for o in self.outcomes])
+
+    def summary(self) -> dict:
+        """Flat JSON-ready summary: overall and per-challenge statistics, counts (NaN -> None)."""
+        def num(x):
+            return None if isinstance(x, float) and not np.isfinite(x) else x
+
+        out = {"median_mm": num(self.overall.median_mm), "mean_mm": num(self.overall.mean_mm),
+               "std_mm": num(self.overall.std_mm), "n_points": self.overall.n_points,
+               "n_scored": self.n_scored, "n_cached": self.n_cached, "n_missing": self.n_missing,
+               "n_failed": self.n_failed}
+        for ch, st in self.per_challenge.items():
+            for k in ("median_mm", "mean_mm", "std_mm", "n_points"):
+                out[f"{ch}.{k}"] = num(getattr(st, k))
+        return out
+
+    def printed(self) -> list[str]:
+        """The lines ``facenb now --dataset`` prints: overall statistics, then one line per challenge."""
+        o = self.overall
+        mode = "metric" if self.settings.get("metric") else "non-metric"
+        lines = [f"NoW {mode}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, std {o.std_mm:.4f} mm over "
+                 f"{o.n_points} points; {self.n_scored} images scored ({self.n_cached} from cache), "
+                 f"{self.n_missing} missing, {self.n_failed} failed -> {self.out_dir}"]
+        lines += [f"  {ch:22s} median {s.median_mm:.4f}  mean {s.mean_mm:.4f}  std {s.std_mm:.4f}  "
+                  f"({s.n_points} points)" for ch, s in self.per_challenge.items()]
+        return lines
+
+    def to_frame(self):
+        """One row per image: ``image``, ``challenge``, ``status``, statistics (NaN unless scored), ``error``."""
+        import pandas as pd
+
+        rows = []
+        for o in self.outcomes:
+            st = o.stats if o.stats is not None else Stats(np.nan, np.nan, np.nan, 0)
+            rows.append({"image": o.image.key, "challenge": o.image.challenge, "status": o.status,
+                         "median_mm": st.median_mm, "mean_mm": st.mean_mm, "std_mm": st.std_mm,
+                         "n_points": st.n_points, "error": o.error or ""})
+        return pd.DataFrame(rows)
 
     def distances(self, challenge: str | None = None) -> list[np.ndarray]:
         """Per-image distance vectors (in image-list order), optionally for one challenge."""

@@ -99,12 +99,7 @@ def _run_now(args: argparse.Namespace) -> int:
             print(f"facenb: error: no image could be scored ({res.n_failed} failed, {res.n_missing} missing); "
                   f"see {res.out_dir / 'per_image.csv'}", file=sys.stderr)
             return res.exit_code
-        o = res.overall
-        print(f"NoW {'metric' if args.metric else 'non-metric'}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, "
-              f"std {o.std_mm:.4f} mm over {o.n_points} points; {res.n_scored} images scored ({res.n_cached} from "
-              f"cache), {res.n_missing} missing, {res.n_failed} failed -> {res.out_dir}")
-        for ch, s in res.per_challenge.items():
-            print(f"  {ch:22s} median {s.median_mm:.4f}  mean {s.mean_mm:.4f}  std {s.std_mm:.4f}  ({s.n_points} points)")
+        print("\n".join(res.printed()))
         return res.exit_code  # the runner's rule: 0 all scored, 1 some failed or missing, 2 nothing scored
     missing = [n for n, v in zip(("--scan", "--scan-landmarks", "--pred", "--pred-landmarks"), single)
                if v is None and not (n == "--pred-landmarks" and args.pred_topology)]
@@ -113,8 +108,7 @@ def _run_now(args: argparse.Namespace) -> int:
                          "give --scan, --scan-landmarks, --pred and --pred-landmarks (or --dataset mode)")
     res = now.evaluate_files(args.scan, args.scan_landmarks, args.pred, args.pred_landmarks,
                              pred_topology=args.pred_topology, ply_polygons=args.ply_polygons, **kw)
-    print(f"NoW {res.mode}: median {res.median_mm:.4f} mm, mean {res.mean_mm:.4f} mm, std {res.std_mm:.4f} mm "
-          f"over {res.n_points} scan points ({args.pred.name})")
+    print("\n".join(res.printed()) + f" ({args.pred.name})")
     if args.json:
         args.json.write_text(json.dumps(res.summary(), indent=1))
     if args.distances:

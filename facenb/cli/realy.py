@@ -86,7 +86,6 @@ def _run_realy(args: argparse.Namespace) -> int:
         return res.exit_code
     print(f"REALY ({args.view}): {n_ok} subjects scored ({n_cached} from cache), {res.n_failed} failed "
           f"-> {res.error_file}")
-    if res.statistics:
-        for line in realy.format_statistics(res.statistics):
-            print(line)
+    for line in res.printed():
+        print(line)
     return res.exit_code  # the runner's rule: 0 all scored, 1 some failed, 2 none scored

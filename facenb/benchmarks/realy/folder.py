@@ -134,6 +134,37 @@ class FolderResult:
     def n_failed(self) -> int:
         return sum(o.status == "failed" for o in self.outcomes)
 
+    def summary(self) -> dict:
+        """Flat summary: ``<region>.<statistic>`` of the official statistics (NaN -> None) and counts."""
+        import math
+
+        out = {}
+        for region, st in self.statistics.items():
+            for k, v in st._asdict().items():
+                v = float(v)
+                out[f"{region}.{k}"] = None if math.isnan(v) else v
+        out.update({"n_scored": sum(o.status in ("ok", "cached") for o in self.outcomes),
+                    "n_failed": self.n_failed})
+        return out
+
+    def printed(self) -> list[str]:
+        """The statistics lines the official ``main.py`` prints (:func:`format_statistics`)."""
+        return list(format_statistics(self.statistics)) if self.statistics else []
+
+    def to_frame(self):
+        """One row per subject and region: ``subject``, ``status``, ``region``, ``error_mm``, ``error``."""
+        import pandas as pd
+
+        rows = []
+        for o in self.outcomes:
+            if o.errors_mm:
+                rows += [{"subject": o.subject, "status": o.status, "region": r, "error_mm": e, "error": o.error}
+                         for r, e in o.errors_mm.items()]
+            else:
+                rows.append({"subject": o.subject, "status": o.status, "region": None, "error_mm": float("nan"),
+                             "error": o.error})
+        return pd.DataFrame(rows)
+
     @property
     def exit_code(self) -> int:
         """:func:`facenb.runner.exit_code`: 0 all scored, 1 some failed, 2 none scored."""

@@ -355,6 +355,26 @@ class SubjectResult:
         """This subject's line of ``REALY_error.txt`` (all four regions needed)."""
         return error_line(self.subject, self.errors_mm)
 
+    def summary(self) -> dict:
+        """Flat summary: ``subject``, ``scale``, ``<region>_mm`` (untruncated), ``seconds``."""
+        out = {"subject": self.subject, "subject_id": self.subject_id, "scale": self.scale}
+        out.update({f"{r}_mm": float(e) for r, e in self.errors_mm.items()})
+        out["seconds"] = self.seconds
+        return out
+
+    def printed(self) -> list[str]:
+        """The official output: this subject's ``REALY_error.txt`` line."""
+        return [self.line()]
+
+    def to_frame(self):
+        """One row per region: ``subject``, ``region``, ``error_mm`` (untruncated), ``written`` (official text),
+        ``n_scan_vertices``."""
+        import pandas as pd
+
+        return pd.DataFrame([{"subject": self.subject, "region": r, "error_mm": res.error_mm,
+                              "written": official_truncate(res.error_mm), "n_scan_vertices": len(res.distances_mm)}
+                             for r, res in self.regions.items()])
+
 
 def official_truncate(value: float) -> str:
     """``str(np.float64(value))[:9]``: the official ``REALY_error.txt`` entry (truncated, not rounded)."""
