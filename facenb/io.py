@@ -14,6 +14,9 @@ Meshes
     * PLY (ASCII or binary little/big endian), read by facenb itself without any processing (no merging,
       no reordering); the header's element counts must match the body. Polygons are fan-split by default;
       ``ply_polygons='first-triangle'`` keeps the first three indices of each face, as psbody-mesh does.
+    * REALY: :func:`read_obj_realy` reads an OBJ as the official REALY reader does (float32 vertices, triangles
+      and quads only; :class:`RealyMesh`); :func:`write_error_map_ply` / :func:`read_error_map_ply` are the
+      per-vertex error maps ``facenb realy`` writes (binary PLY with an ``error_mm`` vertex property).
 Landmarks
     * MeshLab PickedPoints ``.pp`` (XML ``<point x= y= z= name= />``), in file order.
     * whitespace/comma separated ``.txt`` / ``.csv`` (one landmark per row).
@@ -683,3 +686,117 @@ def save_pp(path: str | Path, landmarks: np.ndarray) -> None:
         lines.append(f' <point x="{x:.6f}" y="{y:.6f}" z="{z:.6f}" active="1" name="{i}"/>')
     lines.append("</PickedPoints>")
     Path(path).write_text("\n".join(lines) + "\n")
+
+
+# =============================================================================================================
+# REALY: the official OBJ reader (czh-98/REALY utils/io_obj.read semantics) and the error-map PLY
+# =============================================================================================================
+class RealyMesh(NamedTuple):
+    """A mesh as the official REALY reader returns it.
+
+    Attributes
+    ----------
+    vertices : (n, 3) float32
+        ``v`` lines, stored in float32 as ``io_obj.read`` does (every official computation starts from these).
+    faces : (m, 3) int64
+        0-based triangles; quads ``a b c d`` are split into ``(a, b, c), (a, c, d)``.
+    skipped_polygons : int
+        Faces with other than 3 or 4 corners, which the official reader silently ignores (so does this one).
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    skipped_polygons: int = 0
+
+
+def read_obj_realy(path: str | Path, *, need_faces: bool = True) -> RealyMesh:
+    """Read an OBJ file exactly as the official ``utils/io_obj.read`` does (float32 vertices, 3/4-gons).
+
+    Raises
+    ------
+    InputError
+        Missing/unreadable file, no vertices, non-numeric values, negative (relative) face indices, face indices
+        out of range, NaN/Inf coordinates, no faces (when ``need_faces``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("file not found" if not p.exists() else "expected a file, found a directory", p,
+                         "check the path and the REALY folder layout")
+    try:
+        text = p.read_text(errors="strict")
+    except UnicodeDecodeError:
+        raise InputError("not a text OBJ file", p, "export the mesh as an ASCII OBJ") from None
+    vrows: list[list[str]] = []
+    tris: list[tuple[int, int, int]] = []
+    skipped = 0
+    try:
+        for line in text.splitlines():
+            if line.startswith("v "):
+                vrows.append(line.split()[1:4])
+            elif line.startswith("f "):
+                toks = line.split()[1:]
+                if len(toks) == 3:
+                    a, b, c = (int(t.split("/", 1)[0]) for t in toks)
+                    tris.append((a, b, c))
+                elif len(toks) == 4:
+                    a, b, c, d = (int(t.split("/", 1)[0]) for t in toks)
+                    tris.append((a, b, c))
+                    tris.append((a, c, d))
+                else:
+                    skipped += 1
+        vertices = np.array(vrows, dtype=np.float64)
+    except ValueError:
+        raise InputError("a 'v' or 'f' line does not hold numbers", p, "repair or re-export the OBJ") from None
+    if vertices.ndim != 2 or len(vertices) == 0:
+        raise InputError("no vertices ('v' lines)", p, "check that this is the mesh you meant")
+    if vertices.shape[1] != 3:
+        raise InputError("a 'v' line has fewer than 3 coordinates", p, "repair or re-export the OBJ")
+    bad = ~np.isfinite(vertices)
+    if bad.any():
+        row = int(np.nonzero(bad.any(axis=1))[0][0])
+        raise InputError(f"{int(bad.any(axis=1).sum())} vertices are NaN or Inf (first: vertex {row + 1})", p,
+                         "export the mesh again; a mesh with non-finite coordinates cannot be scored")
+    faces = np.array(tris, dtype=np.int64).reshape(-1, 3) - 1
+    if len(faces):
+        if faces.min() < 0:
+            raise InputError("face indices must be positive (absolute, 1-based); the official reader mis-reads "
+                             "relative (negative) indices", p, "export the OBJ with absolute face indices")
+        if faces.max() >= len(vertices):
+            raise InputError(f"face index {int(faces.max()) + 1} out of range ({len(vertices)} vertices)", p,
+                             "repair or re-export the OBJ")
+    elif need_faces:
+        raise InputError("mesh has no triangle or quad faces", p, "save the mesh with its faces")
+    return RealyMesh(vertices.astype(np.float32), faces, skipped)
+
+
+def write_error_map_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray) -> None:
+    """Binary PLY with vertex properties ``x y z`` (float32) and ``error_mm`` (float32), triangle faces."""
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.asarray(errors, dtype=np.float64)
+    header = ("ply\nformat binary_little_endian 1.0\ncomment facenb REALY per-vertex error (mm)\n"
+              f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
+              f"property float error_mm\nelement face {len(f)}\nproperty list uchar int vertex_indices\n"
+              "end_header\n")
+    vert = np.empty(len(v), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")])
+    vert["x"], vert["y"], vert["z"], vert["e"] = v[:, 0], v[:, 1], v[:, 2], e
+    face = np.empty(len(f), dtype=[("n", "u1"), ("i", "<i4", (3,))])
+    face["n"] = 3
+    face["i"] = f
+    with open(path, "wb") as fh:
+        fh.write(header.encode("ascii"))
+        fh.write(vert.tobytes())
+        fh.write(face.tobytes())
+
+
+def read_error_map_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read a PLY written by :func:`write_error_map_ply`: ``(vertices (n, 3), faces (m, 3), error_mm (n,))``."""
+    data = Path(path).read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    head = data[:end].decode("ascii").splitlines()
+    nv = int(next(h for h in head if h.startswith("element vertex")).split()[-1])
+    nf = int(next(h for h in head if h.startswith("element face")).split()[-1])
+    vert = np.frombuffer(data, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")], count=nv, offset=end)
+    face = np.frombuffer(data, dtype=[("n", "u1"), ("i", "<i4", (3,))], count=nf, offset=end + 16 * nv)
+    v = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float64)
+    return v, face["i"].astype(np.int64), vert["e"].astype(np.float64)

@@ -159,3 +159,19 @@ def test_obj_with_a_latin1_comment_is_read(tmp_path):
     p.write_bytes(b"# exported by Jos\xe9's tool\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     m = load_mesh(p)
     assert m.faces.tolist() == [[0, 1, 2]]
+
+
+def test_realy_reader_and_error_map_live_in_io(tmp_path):
+    """The REALY official OBJ reader and the error-map PLY are facenb.io functions (re-exported by realy)."""
+    from facenb import io
+    from facenb.benchmarks import realy
+
+    assert realy.read_obj is io.read_obj_realy and realy.write_error_map_ply is io.write_error_map_ply
+    p = tmp_path / "q.obj"
+    p.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0.1\nf 1 2 3 4\nf 1 2 3 4 1\n")
+    m = io.read_obj_realy(p)
+    assert m.vertices.dtype == np.float32 and m.faces.tolist() == [[0, 1, 2], [0, 2, 3]] and m.skipped_polygons == 1
+    e = np.array([0.5, 1.0, 1.5, 2.0])
+    io.write_error_map_ply(tmp_path / "e.ply", m.vertices, m.faces, e)
+    v, f, err = io.read_error_map_ply(tmp_path / "e.ply")
+    assert np.array_equal(v, m.vertices.astype(np.float64)) and np.array_equal(f, m.faces) and np.array_equal(err, e)

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.io import read_error_map_ply, write_error_map_ply  # noqa: F401 (re-exported)
 from facenb.benchmarks.realy.template import (
     N_KEYPOINTS,
     REGIONS,
@@ -60,39 +61,6 @@ def list_predictions(predictions_dir: str | Path) -> list[Path]:
     if not files:
         raise InputError("no .obj predictions in the folder", d, "save one <id>.obj per REALY subject")
     return files
-
-
-def write_error_map_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray, errors: np.ndarray) -> None:
-    """Binary PLY with vertex properties ``x y z`` (float32) and ``error_mm`` (float32), triangle faces."""
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    e = np.asarray(errors, dtype=np.float64)
-    header = ("ply\nformat binary_little_endian 1.0\ncomment facenb REALY per-vertex error (mm)\n"
-              f"element vertex {len(v)}\nproperty float x\nproperty float y\nproperty float z\n"
-              f"property float error_mm\nelement face {len(f)}\nproperty list uchar int vertex_indices\n"
-              "end_header\n")
-    vert = np.empty(len(v), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")])
-    vert["x"], vert["y"], vert["z"], vert["e"] = v[:, 0], v[:, 1], v[:, 2], e
-    face = np.empty(len(f), dtype=[("n", "u1"), ("i", "<i4", (3,))])
-    face["n"] = 3
-    face["i"] = f
-    with open(path, "wb") as fh:
-        fh.write(header.encode("ascii"))
-        fh.write(vert.tobytes())
-        fh.write(face.tobytes())
-
-
-def read_error_map_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read a PLY written by :func:`write_error_map_ply`: ``(vertices (n, 3), faces (m, 3), error_mm (n,))``."""
-    data = Path(path).read_bytes()
-    end = data.index(b"end_header\n") + len(b"end_header\n")
-    head = data[:end].decode("ascii").splitlines()
-    nv = int(next(h for h in head if h.startswith("element vertex")).split()[-1])
-    nf = int(next(h for h in head if h.startswith("element face")).split()[-1])
-    vert = np.frombuffer(data, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("e", "<f4")], count=nv, offset=end)
-    face = np.frombuffer(data, dtype=[("n", "u1"), ("i", "<i4", (3,))], count=nf, offset=end + 16 * nv)
-    v = np.stack([vert["x"], vert["y"], vert["z"]], axis=1).astype(np.float64)
-    return v, face["i"].astype(np.int64), vert["e"].astype(np.float64)
 
 
 @dataclass(frozen=True)

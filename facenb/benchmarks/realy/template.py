@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.io import RealyMesh, read_obj_realy as read_obj  # the official reader lives in facenb.io
 from facenb.vocabulary import REALY_REGIONS
 
 
@@ -34,87 +35,6 @@ KEYPOINT_REGIONS: dict[str, tuple[int, ...]] = {
 #: Templates shipped with the official code (``data/<NAME>.obj`` + ``data/<NAME>.txt``).
 TEMPLATE_NAMES: tuple[str, ...] = ("HIFI3D", "BFM09", "Deep3D", "3DDFA_v2", "FLAME")
 N_KEYPOINTS = 85
-
-
-# =============================================================================================================
-# reading (the official utils/io_obj.read semantics)
-# =============================================================================================================
-class RealyMesh(NamedTuple):
-    """A mesh as the official REALY reader returns it.
-
-    Attributes
-    ----------
-    vertices : (n, 3) float32
-        ``v`` lines, stored in float32 as ``io_obj.read`` does (every official computation starts from these).
-    faces : (m, 3) int64
-        0-based triangles; quads ``a b c d`` are split into ``(a, b, c), (a, c, d)``.
-    skipped_polygons : int
-        Faces with other than 3 or 4 corners, which the official reader silently ignores (so does this one).
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    skipped_polygons: int = 0
-
-
-def read_obj(path: str | Path, *, need_faces: bool = True) -> RealyMesh:
-    """Read an OBJ file exactly as the official ``utils/io_obj.read`` does (float32 vertices, 3/4-gons).
-
-    Raises
-    ------
-    InputError
-        Missing/unreadable file, no vertices, non-numeric values, negative (relative) face indices, face indices
-        out of range, NaN/Inf coordinates, no faces (when ``need_faces``).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("file not found" if not p.exists() else "expected a file, found a directory", p,
-                         "check the path and the REALY folder layout")
-    try:
-        text = p.read_text(errors="strict")
-    except UnicodeDecodeError:
-        raise InputError("not a text OBJ file", p, "export the mesh as an ASCII OBJ") from None
-    vrows: list[list[str]] = []
-    tris: list[tuple[int, int, int]] = []
-    skipped = 0
-    try:
-        for line in text.splitlines():
-            if line.startswith("v "):
-                vrows.append(line.split()[1:4])
-            elif line.startswith("f "):
-                toks = line.split()[1:]
-                if len(toks) == 3:
-                    a, b, c = (int(t.split("/", 1)[0]) for t in toks)
-                    tris.append((a, b, c))
-                elif len(toks) == 4:
-                    a, b, c, d = (int(t.split("/", 1)[0]) for t in toks)
-                    tris.append((a, b, c))
-                    tris.append((a, c, d))
-                else:
-                    skipped += 1
-        vertices = np.array(vrows, dtype=np.float64)
-    except ValueError:
-        raise InputError("a 'v' or 'f' line does not hold numbers", p, "repair or re-export the OBJ") from None
-    if vertices.ndim != 2 or len(vertices) == 0:
-        raise InputError("no vertices ('v' lines)", p, "check that this is the mesh you meant")
-    if vertices.shape[1] != 3:
-        raise InputError("a 'v' line has fewer than 3 coordinates", p, "repair or re-export the OBJ")
-    bad = ~np.isfinite(vertices)
-    if bad.any():
-        row = int(np.nonzero(bad.any(axis=1))[0][0])
-        raise InputError(f"{int(bad.any(axis=1).sum())} vertices are NaN or Inf (first: vertex {row + 1})", p,
-                         "export the mesh again; a mesh with non-finite coordinates cannot be scored")
-    faces = np.array(tris, dtype=np.int64).reshape(-1, 3) - 1
-    if len(faces):
-        if faces.min() < 0:
-            raise InputError("face indices must be positive (absolute, 1-based); the official reader mis-reads "
-                             "relative (negative) indices", p, "export the OBJ with absolute face indices")
-        if faces.max() >= len(vertices):
-            raise InputError(f"face index {int(faces.max()) + 1} out of range ({len(vertices)} vertices)", p,
-                             "repair or re-export the OBJ")
-    elif need_faces:
-        raise InputError("mesh has no triangle or quad faces", p, "save the mesh with its faces")
-    return RealyMesh(vertices.astype(np.float32), faces, skipped)
 
 
 # =============================================================================================================
