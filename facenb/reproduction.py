@@ -22,7 +22,7 @@ import pandas as pd
 from facenb.errors import InputError
 from facenb.vocabulary import AFLW_YAW_BINS
 
-__all__ = ["paper_card", "PeerView", "peer_views", "NowDemo", "now_demo", "crop_submesh", "locate_dataset",
+__all__ = ["paper_card", "PeerView", "peer_views", "locate_dataset",
            "realy_recompute", "stirling_recompute", "florence_recompute", "dense_recompute", "Recomputation",
            "recompute_licensed", "STIRLING_CLAIM_KEYS", "DENSE_PRESETS", "RecomputedBoard", "campaign_boards",
            "STATISTIC_BOARDS", "statistic_board"]
@@ -152,47 +152,6 @@ def tddfa_v2_sample_row(annotations: str = "original") -> pd.DataFrame | None:
     r = run.result
     label = f"3DDFA-V2 mb05, facenb, 16 images ({'/'.join(str(n) for n in r.bin_count)} per bin)"
     return pd.DataFrame([[*r.bin_mean, r.mean]], index=[label], columns=[*AFLW_YAW_BINS, "balanced"])
-
-
-def crop_submesh(vertices: np.ndarray, faces: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sub-mesh on the vertices ``keep`` (indices, in order): triangles with all three corners kept."""
-    keep = np.asarray(keep, dtype=np.int64)
-    remap = -np.ones(len(vertices), dtype=np.int64)
-    remap[keep] = np.arange(len(keep))
-    f = remap[np.asarray(faces, dtype=np.int64)]
-    return np.asarray(vertices)[keep], f[(f >= 0).all(axis=1)]
-
-
-class NowDemo(NamedTuple):
-    """A NoW scoring of a synthetic prediction against a real scan, ready for heatmaps."""
-
-    result: object  # facenb.benchmarks.now.NowResult
-    crop_vertices: np.ndarray
-    crop_faces: np.ndarray
-    prediction_vertices: np.ndarray
-    prediction_faces: np.ndarray
-
-
-def now_demo(james_dir: str | Path, *, voxel_mm: float = 4.5, noise_mm: float = 0.3, bump_mm: float = 1.5,
-             seed: int = 0) -> NowDemo:
-    """Score a degraded copy of the real ``james`` scan (menpo3d sample data, mm) with the NoW protocol.
-
-    The prediction is :func:`facenb.synthetic.degrade` of the scan (vertex clustering, noise, smooth bumps,
-    random similarity), its landmarks the scan's 7 NoW landmarks (from ``james.ljson``) moved and jittered.
-    """
-    from facenb import landmarks as LM
-    from facenb import synthetic as S
-    from facenb.benchmarks import now
-    from facenb.io import load_landmarks, load_mesh
-
-    d = Path(james_dir)
-    scan = load_mesh(d / "james.obj")
-    lm7 = LM.select(load_landmarks(d / "james.ljson", n=68), LM.NOW7_FROM_MENPO_JAMES)
-    deg = S.degrade(scan.vertices, scan.faces, landmarks=lm7, voxel_mm=voxel_mm, noise_mm=noise_mm,
-                    bump_mm=bump_mm, seed=seed)
-    res = now.evaluate(scan.vertices, lm7, deg.vertices, deg.faces, deg.landmarks.astype(np.float32))
-    cv, cf = crop_submesh(scan.vertices, scan.faces, res.crop_indices)
-    return NowDemo(res, cv, cf, res.aligned_vertices, res.faces)
 
 
 def locate_dataset(name: str, given: str | None = None) -> Path | None:

@@ -19,7 +19,7 @@ def test_default_paper(tmp_path, data_mirror, monkeypatch):
     monkeypatch.setenv("FACENB_DATA_MIRROR", str(data_mirror))
     text = _run(tmp_path, {})
     assert "PRNet: 28 claims" in text
-    assert "NoW error of the synthetic prediction" in text
+    assert "prnet-now-test-median" in text and "notebook 10 (10_now.html)" in text  # NoW claims + the link
     assert "3DDFA_V2 mb05 recomputed by facenb from the pixels of the 16 public sample images" in text
     # the ledger rows travel in the executed notebook (the report channel), equal to build_ledger's
     from facenb import ledger as L
@@ -34,9 +34,10 @@ def test_default_paper(tmp_path, data_mirror, monkeypatch):
 def test_other_paper_without_data(tmp_path, monkeypatch):
     monkeypatch.setenv("FACENB_DATA_MIRROR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("FACENB_DATA", str(tmp_path / "empty_cache"))
-    text = _run(tmp_path, {"paper": "MICA", "demo_seed": 3})
+    text = _run(tmp_path, {"paper": "MICA"})
     assert "MICA: 5 claims" in text
-    assert "facenb data fetch james_scan" in text
+    assert "facenb data fetch facescape_benchmark" in text  # a data-dependent section says what to fetch
+    assert "10_now.html" in text and "mica-now-test-mean" in text  # the NoW section: its claims, the link to nb 10
 
 
 def test_licensed_realy_folder_gives_tier_r(tmp_path, conformance_dir, data_mirror, monkeypatch):

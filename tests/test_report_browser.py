@@ -1,5 +1,5 @@
 """The report in a real browser: headless Chromium (Debian's `chromium`, installed by .ci/run) opens index.html and
-a paper page with a NoW heatmap; checks what is on the page and saves screenshots under reports/."""
+a paper page (peer charts, NoW claims linking to notebook 10) and the NoW notebook (chart, heatmap); checks what is on the page and saves screenshots under reports/."""
 import os
 import shutil
 from pathlib import Path
@@ -60,7 +60,7 @@ def _coloured_fraction(png: bytes) -> float:
     return float((sat > 80).mean())
 
 
-def test_index_and_heatmap_page_in_chromium(built_report):
+def test_index_and_paper_page_in_chromium(built_report):
     sync = _need_browser()
     shots = REPO / "reports"
     shots.mkdir(exist_ok=True)
@@ -88,17 +88,11 @@ def test_index_and_heatmap_page_in_chromium(built_report):
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         errors = _page_errors(page)
         page.goto((built_report / "paper_PSL.html").as_uri())
-        page.wait_for_selector(".js-plotly-plot", timeout=30000)
-        mesh = page.locator(".js-plotly-plot:has(canvas)")
-        mesh.first.wait_for(timeout=30000)  # the Mesh3d heatmap: plotly draws 3D scenes on a WebGL canvas
-        has_gl = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot canvas')].some("
-                               "c => !!(c.getContext('webgl') || c.getContext('webgl2')))")
-        assert has_gl, "no WebGL context on the heatmap canvas"
-        mesh.first.scroll_into_view_if_needed()
-        page.wait_for_timeout(1500)
-        png = mesh.first.screenshot(path=str(shots / "browser_heatmap.png"))
-        assert _coloured_fraction(png) > 0.05, "the WebGL heatmap drew nothing"
-        assert "mm" in mesh.first.inner_text()  # colour bar title
+        page.wait_for_selector(".js-plotly-plot", timeout=30000)  # the peer charts (interactive, offline plotly)
+        assert page.locator(".js-plotly-plot").count() >= 1
+        body = page.locator("body").inner_text()
+        assert "PSL reports no NoW number" in body and "10_now.html" in body  # the NoW section links notebook 10
+        assert page.locator("a[href='10_now.html']").count() >= 1
         page.screenshot(path=str(shots / "browser_paper_PSL.png"), full_page=False)
         assert errors == [], errors
         browser.close()
