@@ -50,7 +50,7 @@ _DENSE_WHY = ("the dense ground truth of AFLW2000-3D is generated from the Basel
 
 _WHY_Q = {
     "now": "NoW test-set scans are held by the organisers (scored only by their server); facenb's scorer matches "
-           "the official one on the conformance cases (notebook 'NoW scorer' section)",
+           "the official one on the conformance cases (notebook 10_now: the protocol, validation folders)",
     "realy": "REALY ground-truth scans are licence-gated (request from the REALY authors); set realy_dir and "
              "realy_predictions_dir in the paper notebook to recompute (tier R)",
     "aflw2000_3d": "needs the method's predictions on all 2000 images, which are not public",
