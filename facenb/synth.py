@@ -95,11 +95,7 @@ def _matrix(b: bytes, o: int) -> tuple[np.ndarray, int]:
 def _folder(name: str, folder: str | Path | None) -> Path:
     from facenb import data as _data
 
-    found = _data.locate(name, folder)
-    if found is None:
-        raise InputError(f"public dataset {name} not found", folder,
-                         f"run `facenb data fetch {name}` or set FACENB_DATA_MIRROR")
-    return Path(found)
+    return _data.require(name, folder)
 
 
 def load_sfm(folder: str | Path | None = None) -> SurreyModel:

@@ -74,14 +74,11 @@ REPORTED_NAME = {"PRNet": "PRNet", "3DDFA": "3DDFA", "2DASL": "2DASL"}
 
 
 def default_dir() -> Path:
-    """The release folder: ``facenb.data.locate('aflw2000_3d_2dasl40')`` (verified cache or mirror)."""
+    """The release folder: ``facenb.data.require('aflw2000_3d_2dasl40')`` (verified cache or mirror; otherwise an
+    :class:`InputError` saying which ``facenb data fetch`` to run)."""
     from facenb import data
 
-    found = data.locate(DATASET)
-    if found is None:
-        raise InputError(f"the {DATASET} release is neither in the facenb cache nor under FACENB_DATA_MIRROR", None,
-                         f"run 'facenb data fetch {DATASET}' or set FACENB_DATA_MIRROR")
-    return Path(found)
+    return data.require(DATASET)
 
 
 def read_keypoint_vertices(path: str | Path) -> np.ndarray:
