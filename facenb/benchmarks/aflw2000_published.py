@@ -43,6 +43,7 @@ from typing import Mapping
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.vocabulary import AFLW_YAW_BINS
 
 __all__ = [
     "DATASET",
@@ -68,7 +69,7 @@ N_VERTICES = 53215
 _GT = "results/AFLW-2000-3D_grdth"
 _PRNET = "results/PRNet_results/kpt"
 _DENSE = {"3DDFA": "results/3DDFA_results", "2DASL": "results/2DASL_results"}
-_BIN_NAMES = ("0-30", "30-60", "60-90")
+_BIN_NAMES = AFLW_YAW_BINS  # facenb.vocabulary: the labels are defined once
 #: The method name of each release in ``data/reported`` (rows benchmark aflw2000_3d, split original).
 REPORTED_NAME = {"PRNet": "PRNet", "3DDFA": "3DDFA", "2DASL": "2DASL"}
 

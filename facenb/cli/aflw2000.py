@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from facenb.cli import command
+from facenb.vocabulary import AFLW_YAW_BINS
 
 
 @command
@@ -64,7 +65,7 @@ def _run_aflw2000(args: argparse.Namespace) -> int:
     opts = ", ".join(f"{k}={v}" for k, v in r.options.items())
     print(f"AFLW2000-3D NME (%), {opts}")
     print(f"{'yaw bin':10s} {'images':>6s} {'mean':>6s} {'std':>6s}")
-    for lab, n, m, s in zip(("0-30", "30-60", "60-90"), r.bin_count, r.bin_mean, r.bin_std):
+    for lab, n, m, s in zip(AFLW_YAW_BINS, r.bin_count, r.bin_mean, r.bin_std):
         print(f"{lab:10s} {n:6d} {_fmt(m)} {_fmt(s)}")
     print(f"{'balanced':10s} {len(r.per_image):6d} {_fmt(r.mean)} {_fmt(r.std)}  (mean and std of the 3 bin means)")
     if args.json is not None:
@@ -94,7 +95,7 @@ def _run_published(args: argparse.Namespace) -> int:
           f"{args.annotations}, coords=image, official yaw bins")
     print(f"{n} mostly frontal images of the 2000 cannot confirm a 2000-image number: they check reading, "
           "indexing and frame, and compare the methods on identical inputs.")
-    print(f"{'method':7s} {'images':>6s} {'mean':>6s} {'median':>6s} {'0-30':>12s} {'30-60':>12s} {'60-90':>12s}"
+    print(f"{'method':7s} {'images':>6s} {'mean':>6s} {'median':>6s} {AFLW_YAW_BINS[0]:>12s} {AFLW_YAW_BINS[1]:>12s} {AFLW_YAW_BINS[2]:>12s}"
           f" {'balanced':>8s} | published, 2000 images (balanced)")
     for m, t in table.items():
         bins = " ".join(f"{_fmt(v if v is not None else math.nan)} ({c:2d})" for c, v in t["bins"].values())
