@@ -873,17 +873,20 @@ def _write_tables(out: Path, spec: CampaignSpec, results: pd.DataFrame, items: p
                   curves: pd.DataFrame, seconds: float) -> None:
     from facenb import __version__
 
-    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False, float_format="%.10g"))
-    _atomic_write(out / "items.csv", lambda p: items.to_csv(p, index=False, float_format="%.10g"))
+    # full precision (shortest round-trip text): the CSV is the same table as the Parquet copy, value for value
+    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
+    _atomic_write(out / "items.csv", lambda p: items.to_csv(p, index=False))
     _atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False, float_format="%.6g"))
     try:
         import pyarrow  # noqa: F401
 
         _atomic_write(out / "results.parquet", lambda p: results.to_parquet(p, index=False))
         _atomic_write(out / "items.parquet", lambda p: items.to_parquet(p, index=False))
-    except ImportError:  # the CSV copies are complete; Parquet needs facenb[distributed]
-        print("facenb: warning: pyarrow not installed, no Parquet copy (pip install 'facenb[distributed]')",
-              file=sys.stderr)
+    except ImportError as exc:  # the CSV copies are complete; Parquet needs facenb[distributed] (pyarrow >= 26 needs
+        # numpy >= 2: with numpy 1.26 pyarrow does not import and only the CSV copies are written)
+        why = str(exc).splitlines()[0] if str(exc) else "not installed"
+        print(f"facenb: warning: no Parquet copy, pyarrow unusable ({why}); the CSV copies are complete "
+              "(pip install 'facenb[distributed]' with numpy >= 2 for Parquet)", file=sys.stderr)
     pairs = []
     for (m, b), g in items.groupby(["method", "benchmark"], sort=False):
         counts = g["status"].value_counts().to_dict()
