@@ -180,8 +180,13 @@ def test_now_campaign_matches_dataset_mode_and_reruns_only_new(now_small, tmp_pa
     curves = campaign.load_curves(out)
     a = curves[(curves.method == "A") & (curves.region == "all")]
     assert a.fraction.is_monotonic_increasing and a.fraction.iloc[-1] <= 1.0 and a.fraction.iloc[0] == 0.0
-    assert (out / "results.parquet").is_file()
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), res)
+    try:
+        import pyarrow  # noqa: F401  (pyarrow 26 does not import with numpy 1.26, the lowest pin)
+    except ImportError:
+        assert not (out / "results.parquet").exists() and "no Parquet copy, pyarrow unusable" in cap.err
+    else:
+        assert (out / "results.parquet").is_file()
+        pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"), res)
 
     # a third method: only its tasks are scored, everything else comes from the cache
     s = yaml.safe_load(spec.read_text())
