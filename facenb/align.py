@@ -37,6 +37,7 @@ __all__ = [
     "dogleg",
     "Refinement",
     "refine_scan_to_mesh",
+    "single_threaded_blas",
 ]
 
 
@@ -389,13 +390,12 @@ def dogleg(
 
 
 # -------------------------------------------------------------------------------- scan-to-mesh refinement
-_BLAS_CONTROLLER = None
-
-
-def _single_threaded_blas():
-    """Context limiting BLAS to one thread (the products here are (n x 7) and (7 x 7): with OpenBLAS threads on a
-    busy machine each ``norm``/``dot`` of an n-vector cost ~0.5 ms of waiting; results are unchanged up to the
-    summation order of BLAS reductions). A no-op when threadpoolctl or BLAS is not found."""
+def single_threaded_blas():
+    """Context limiting BLAS to one thread: facenb's dense products are small ((n x 7), (7 x 7) here; REALY's
+    per-region work next to SuperLU), and OpenBLAS threads waiting on a busy machine cost more than they save
+    (each ``norm``/``dot`` of an n-vector ~0.5 ms); results are unchanged up to the summation order of BLAS
+    reductions, and no longer depend on the thread count. A no-op when threadpoolctl or BLAS is not found.
+    Used by the NoW refinement and :func:`facenb.benchmarks.realy.evaluate_subject`."""
     global _BLAS_CONTROLLER
     try:
         if _BLAS_CONTROLLER is None:
@@ -407,6 +407,10 @@ def _single_threaded_blas():
         import contextlib
 
         return contextlib.nullcontext()
+
+
+_BLAS_CONTROLLER = None
+
 
 class Refinement(NamedTuple):
     """Result of :func:`refine_scan_to_mesh`.
@@ -521,7 +525,7 @@ def refine_scan_to_mesh(
     solve = cg_legacy if solver == "cg-legacy" else None
     if solver not in ("cg-legacy", "exact"):
         raise ValueError("solver must be 'cg-legacy' (official) or 'exact'")
-    with _single_threaded_blas():
+    with single_threaded_blas():
         out = dogleg(fun, x0, delta_0=delta_0, e_3=e_3, maxiter=maxiter, solve=solve, callback=callback)
     s, rv, t = unpack(out.x)
     R, _ = rodrigues(rv)

@@ -106,7 +106,6 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     _REGION_COST_ORDER,
     _region_task,
     evaluate_subject,
-    _single_threaded_blas,
     _evaluate_subject,
     RegionStatistics,
     official_statistics,

@@ -13,6 +13,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from facenb.align import single_threaded_blas
 from facenb.distance import TrimeshSurface
 from facenb.nicp import NICPStage, NonRigidResult, official_keypoint_weight, optimal_step_nicp
 from facenb.errors import InputError
@@ -561,21 +562,8 @@ def evaluate_subject(inputs: SubjectInputs, template: RealyTemplate, regions: Se
     SubjectResult
         Region errors in mm (untruncated and as written), aligned / deformed geometry for plots.
     """
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _evaluate_subject(inputs, template, regions, jobs)
-
-
-def _single_threaded_blas():
-    """BLAS limited to one thread: the protocol's dense operations are small, and idle OpenBLAS threads spinning
-    next to SuperLU (or next to the other region worker) cost more CPU than they save."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        return threadpool_limits(limits=1, user_api="blas")
-    except Exception:  # threadpoolctl missing or no BLAS found: run as is
-        import contextlib
-
-        return contextlib.nullcontext()
 
 
 def _evaluate_subject(inputs: SubjectInputs, template: RealyTemplate, regions: Sequence[str],
