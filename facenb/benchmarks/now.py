@@ -450,14 +450,13 @@ def evaluate(
                         UNIT_FACTORS[pred_unit] if metric else None)
 
     removed = 0
-    if clean_mesh and len(pred_faces):
-        bad = degenerate_faces(pred_vertices, pred_faces)
-        removed = int(bad.sum())
-        pred_faces = pred_faces[~bad]
     uncleaned_bad = None
-    if not clean_mesh and len(pred_faces):
+    if len(pred_faces):
         bad = degenerate_faces(pred_vertices, pred_faces)
-        if bad.all():
+        if clean_mesh:
+            removed = int(bad.sum())
+            pred_faces = pred_faces[~bad]
+        elif bad.all():
             pred_faces = pred_faces[:0]
         elif bad.any():
             uncleaned_bad = bad  # kept, as officially; see _check_uncleaned
