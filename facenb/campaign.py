@@ -90,7 +90,7 @@ import pandas as pd
 
 from facenb import runner
 from facenb.errors import InputError
-from facenb.runner import Item
+from facenb.runner import Item, atomic_write
 
 __all__ = [
     "KINDS",
@@ -863,10 +863,6 @@ def _tables(spec: CampaignSpec, tasks: Sequence, pairs: Mapping, outcomes: Seque
     return results, items, curves
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _write_tables(out: Path, spec: CampaignSpec, results: pd.DataFrame, items: pd.DataFrame,
@@ -874,14 +870,14 @@ def _write_tables(out: Path, spec: CampaignSpec, results: pd.DataFrame, items: p
     from facenb import __version__
 
     # full precision (shortest round-trip text): the CSV is the same table as the Parquet copy, value for value
-    _atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
-    _atomic_write(out / "items.csv", lambda p: items.to_csv(p, index=False))
-    _atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False, float_format="%.6g"))
+    atomic_write(out / "results.csv", lambda p: results.to_csv(p, index=False))
+    atomic_write(out / "items.csv", lambda p: items.to_csv(p, index=False))
+    atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False, float_format="%.6g"))
     try:
         import pyarrow  # noqa: F401
 
-        _atomic_write(out / "results.parquet", lambda p: results.to_parquet(p, index=False))
-        _atomic_write(out / "items.parquet", lambda p: items.to_parquet(p, index=False))
+        atomic_write(out / "results.parquet", lambda p: results.to_parquet(p, index=False))
+        atomic_write(out / "items.parquet", lambda p: items.to_parquet(p, index=False))
     except ImportError as exc:  # the CSV copies are complete; Parquet needs facenb[distributed] (pyarrow >= 26 needs
         # numpy >= 2: with numpy 1.26 pyarrow does not import and only the CSV copies are written)
         why = str(exc).splitlines()[0] if str(exc) else "not installed"
@@ -899,7 +895,7 @@ def _write_tables(out: Path, spec: CampaignSpec, results: pd.DataFrame, items: p
               "methods": {m.name: {"reported": m.reported, "topology": m.topology} for m in spec.methods.values()},
               "problems": [{"task": f"{r.method}/{r.benchmark}/{r.item}", "status": r.status, "reason": r.reason}
                            for r in bad.itertuples()]}
-    _atomic_write(out / _STATUS_FILE, lambda p: p.write_text(json.dumps(status, indent=1)))
+    atomic_write(out / _STATUS_FILE, lambda p: p.write_text(json.dumps(status, indent=1)))
 
 
 # =============================================================================================================

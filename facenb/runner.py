@@ -571,11 +571,22 @@ def run(items: Sequence[Item], score_one: Callable[[Item, dict], dict], settings
 # =============================================================================================================
 # summary writer
 # =============================================================================================================
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        fh.write(text)
+def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Write ``path`` all or nothing: ``write(tmp)`` fills a hidden temporary file beside it
+    (``.<name>.<pid>.tmp<suffix>``; ``suffix`` for writers that append one, like ``numpy.save``'s ``.npy``), which
+    then replaces ``path`` (:func:`os.replace`). Every output file of a folder run is written this way."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
+    write(tmp)
     os.replace(tmp, path)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            fh.write(text)
+
+    atomic_write(path, write)
 
 
 def _csv_cell(v: Any) -> Any:

@@ -889,14 +889,14 @@ def evaluate_dataset(
 
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, path)
+    from facenb.runner import atomic_write
+
+    atomic_write(path, lambda tmp: np.save(tmp, arr), suffix=".npy")
 
 
 def _write_dataset_outputs(images: Sequence[NowImage], res, out: Path, settings: dict, challenge: str | None,
                            method: str, notes: tuple = ()) -> DatasetResult:
-    from facenb.runner import write_summary
+    from facenb.runner import atomic_write, write_summary
 
     per_image = out / "per_image"
     per_image.mkdir(parents=True, exist_ok=True)
@@ -941,17 +941,19 @@ def _write_dataset_outputs(images: Sequence[NowImage], res, out: Path, settings:
     rows += [{"group": k, "mean_mm": v.mean_mm, "median_mm": v.median_mm, "std_mm": v.std_mm,
               "n_points": v.n_points, "n_images": sum(o.image.challenge == k for o in ok)} for k, v in per_ch.items()]
     write_summary(out, "summary", summary, rows)
-    tmp = out / f".per_image.csv.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image", "subject", "challenge", "status", "mean_mm", "median_mm", "std_mm", "n_points",
-                    "error"])
-        for o in outcomes:
-            s = o.stats
-            status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
-            w.writerow([o.image.line, o.image.subject, o.image.challenge, status,
-                        *(s[:4] if s else ("", "", "", "")), o.error or ""])
-    os.replace(tmp, out / "per_image.csv")
+
+    def per_image_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["image", "subject", "challenge", "status", "mean_mm", "median_mm", "std_mm", "n_points",
+                        "error"])
+            for o in outcomes:
+                s = o.stats
+                status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
+                w.writerow([o.image.line, o.image.subject, o.image.challenge, status,
+                            *(s[:4] if s else ("", "", "", "")), o.error or ""])
+
+    atomic_write(out / "per_image.csv", per_image_csv)
     ident = method + ("_metrical" if settings.get("metric") else "")
     fname = f"{ident}_computed_distances{'_' + challenge if challenge else ''}.npy"
     np.save(out / fname, {"computed_distances": dists, "num_missing_files": n_missing}, allow_pickle=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,13 +331,11 @@ def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_fi
 
 def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, template: RealyTemplate,
                    warnings: tuple = ()) -> FolderResult:
-    from facenb.runner import write_summary
+    from facenb.runner import atomic_write, write_summary
 
     scored = [o for o in outcomes if o.status in ("ok", "cached")]
     err_file = out / "REALY_error.txt"
-    tmp = out / f".REALY_error.txt.{os.getpid()}.tmp"
-    tmp.write_text("".join(error_line(o.subject, o.errors_mm) for o in scored))
-    os.replace(tmp, err_file)
+    atomic_write(err_file, lambda tmp: tmp.write_text("".join(error_line(o.subject, o.errors_mm) for o in scored)))
     written = {r: [float(official_truncate(o.errors_mm[r])) for o in scored] for r in REGIONS}
     stats = official_statistics(written) if scored else {}
     summary = {
@@ -355,13 +352,14 @@ def _write_outputs(outcomes: Sequence[SubjectOutcome], out: Path, view: str, tem
              "n_subjects": s.n} for k, s in stats.items()]
     write_summary(out, "summary", summary, rows,
                   columns=["region", "mean_mm", "median_mm", "std_mm_ddof1", "n_subjects"])
-    tmp = out / f".subjects.csv.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["subject", "subject_id", "status"] + [f"{r}_mm" for r in REGIONS] + ["seconds", "error"])
-        for o in outcomes:
-            status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
-            w.writerow([o.subject, o.subject_id, status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
-                                                            for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
-    os.replace(tmp, out / "subjects.csv")
+    def subjects(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["subject", "subject_id", "status"] + [f"{r}_mm" for r in REGIONS] + ["seconds", "error"])
+            for o in outcomes:
+                status = "ok" if o.status == "cached" else o.status  # the file does not depend on the cache
+                w.writerow([o.subject, o.subject_id, status] + [repr(float(o.errors_mm[r])) if o.errors_mm else ""
+                                                                for r in REGIONS] + [f"{o.seconds:.2f}", o.error])
+
+    atomic_write(out / "subjects.csv", subjects)
     return FolderResult(list(outcomes), stats, out, err_file, warnings)
