@@ -185,11 +185,13 @@ def check_finite(points: np.ndarray, path: str | Path | None, what: str = "verti
 
 _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True  # what str.split() and numpy's text parsing skip
+_POW10 = 10.0 ** np.arange(16)  # exact float64 powers of ten
 
 
-def _obj_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _obj_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The lines ``rows`` of ``buf`` (each ending with its newline) as one byte array with their first character
-    (the ``v``/``f`` keyword) blanked."""
+    (the ``v``/``f`` keyword) blanked, and the offset of each line in it."""
     s, e = starts[rows], ends[rows] + 1  # ends[i] is the line's newline (buf carries a final one)
     if rows[-1] - rows[0] + 1 == len(rows):  # one block of lines (the usual layout): a slice
         seg = buf[s[0]:e[-1]].copy()
@@ -199,7 +201,97 @@ def _obj_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.n
         at = np.concatenate(([0], np.cumsum(lens)[:-1]))
         seg = buf[np.repeat(s - at, lens) + np.arange(int(lens.sum()))]
     seg[at] = 32
-    return seg
+    return seg, at
+
+
+def _obj_tokens(seg: np.ndarray, at: np.ndarray, slash_ends: bool):
+    """Tokens of the lines in ``seg`` (starting at offsets ``at``): ``(start, end, first, count)`` -- each token's
+    byte range (maximal runs of bytes other than space, tab, CR and LF; with ``slash_ends`` a token ends at its
+    first '/', the vertex index of ``i/t/n``), the index of each line's first token and the token count of each
+    line. ``None`` when ``seg`` holds another control character or a token starts with '/'."""
+    sep = seg <= 32
+    ctrl = np.count_nonzero(seg < 32)
+    if ctrl != len(at) and ctrl != len(at) + np.count_nonzero(seg == 9) + np.count_nonzero(seg == 13):
+        return None  # each line has one LF; any other control byte than TAB or CR: the general reader
+    if slash_ends and (slash := seg == 47).any():
+        if (sep[:-1] & slash[1:]).any():
+            return None
+        stop = sep | slash
+        start = np.flatnonzero(stop[:-1] & ~stop[1:]) + 1
+        end = np.flatnonzero(~stop[:-1] & stop[1:]) + 1
+        keep = sep[start - 1]  # a run after a '/' is a texture or normal index
+        start, end = start[keep], end[keep]
+    else:
+        start = np.flatnonzero(sep[:-1] & ~sep[1:]) + 1  # seg[0] is the blanked keyword: no token starts at 0
+        end = np.flatnonzero(~sep[:-1] & sep[1:]) + 1  # seg ends with LF: every token ends
+    n, lines = len(start), len(at)
+    k = n // lines
+    if k * lines == n and k > 0:  # k tokens on every line? (token i k on line i and token i k + k - 1 before i + 1)
+        nxt = np.append(at[1:], len(seg))
+        if (start[::k] >= at).all() and (start[k - 1::k] < nxt).all():
+            return start, end, np.arange(0, n, k), np.full(lines, k)
+    first = np.searchsorted(start, at)
+    return start, end, first, np.diff(np.append(first, n))
+
+
+def _obj_decimals(seg: np.ndarray, start: np.ndarray, end: np.ndarray, dots: bool) -> np.ndarray | None:
+    """The float64 values of the tokens ``seg[start[i]:end[i]]``, each ``[+-]digits[.digits]`` (``dots``) or
+    ``[+-]digits``, with 1 to 15 digits in all; ``None`` if a token is anything else.
+
+    Exact: a token with ``k`` decimals is ``N / 10**k`` with the integer ``N < 10**15 < 2**53`` and ``10**k``
+    exact in float64, so the one IEEE division is the correctly rounded value of the decimal -- what Python's
+    ``float()`` and numpy's text reader return. Tokens are grouped by their layout (length, position of the
+    dot, sign), so each group is read column by column.
+    """
+    n = len(start)
+    length = end - start
+    if n == 0 or length.max() > 17:
+        return None if n else np.zeros(0)
+    lead = seg[start]
+    signed = (lead == 45) | (lead == 43)
+    off = np.zeros(n, dtype=np.int16)  # bytes from the dot to the token's end (0: no dot)
+    if dots:
+        rest = np.arange(n)
+        first_dot = bytes(seg[start[0]:end[0]]).rfind(b".")
+        guess = [int(length[0]) - first_dot] if first_dot >= 0 else []
+        for d in guess + [d for d in range(1, int(length.max()) + 1) if d not in guess]:
+            hit = (seg[end[rest] - d] == 46) & (length[rest] >= d)
+            off[rest[hit]] = d
+            rest = rest[~hit]
+            if len(rest) == 0:
+                break
+    ndig = length - signed - (off > 0)
+    if ndig.min() < 1:
+        return None
+    key = ((length * 32 + off) * 2 + signed).astype(np.int16)
+    present = np.flatnonzero(np.bincount(key))
+    if len(present) > 32:
+        order = np.argsort(key, kind="stable")
+        bounds = np.searchsorted(key[order], present)
+        groups = np.split(order, bounds[1:])
+    else:
+        groups = [np.flatnonzero(key == k) for k in present]
+    out = np.empty(n)
+    for k, idx in zip(present, groups):
+        size, dot, sgn = int(k) // 64, int(k) // 2 % 32, int(k) % 2
+        s = start[idx]
+        at = s + sgn
+        val = np.zeros(len(idx), dtype=np.int64)
+        for j in range(sgn, size):
+            if not (dot and j == size - dot):
+                digit = seg[at] - np.uint8(48)  # a non-digit (another dot, a sign, a letter) wraps to > 9
+                if digit.max() > 9:
+                    return None
+                val *= 10
+                val += digit
+            at += 1
+        val = val.astype(np.float64)  # an integer < 10**15: exact
+        if dot > 1:
+            val /= _POW10[dot - 1]
+        if sgn:
+            np.negative(val, out=val, where=seg[s] == 45)
+        out[idx] = val
+    return out
 
 
 def _obj_table(seg: np.ndarray, dtype) -> np.ndarray | None:
@@ -216,9 +308,54 @@ def _obj_table(seg: np.ndarray, dtype) -> np.ndarray | None:
     return arr if arr.shape[1] >= 3 else None
 
 
+def _obj_vertices(seg: np.ndarray, at: np.ndarray) -> np.ndarray | None:
+    """``(lines, 3)`` float64: the first three numbers of each 'v' line (plain decimals only), or ``None``."""
+    tokens = _obj_tokens(seg, at, slash_ends=False)
+    if tokens is None:
+        return None
+    start, end, first, count = tokens
+    if len(count) == 0 or count.min() < 3:
+        return None
+    if count.max() > 3:  # colours (or w): only x, y, z are read, as by the line-by-line reader
+        take = (first[:, None] + np.arange(3)).ravel()
+        start, end = start[take], end[take]
+    val = _obj_decimals(seg, start, end, dots=True)
+    return None if val is None else val.reshape(-1, 3)
+
+
+def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int) -> np.ndarray | None:
+    """``(m, 3)`` int64 0-based triangles of the 'f' lines (polygons fan-split), or ``None``."""
+    tokens = _obj_tokens(seg, at, slash_ends=True)
+    if tokens is None:
+        return None
+    start, end, first, count = tokens
+    if len(count) == 0 or count.min() < 3:
+        return None
+    val = _obj_decimals(seg, start, end, dots=False)
+    if val is None:
+        return None
+    t = val.astype(np.int64)
+    idx = np.where(t > 0, t - 1, n + t)
+    k = int(count.max())
+    if k == count.min():  # all lines have k vertices
+        idx = idx.reshape(-1, k)
+        if k == 3:
+            return idx
+        j = np.arange(1, k - 1)
+        faces = np.stack([np.broadcast_to(idx[:, :1], (len(idx), len(j))), idx[:, j], idx[:, j + 1]], axis=2)
+        return np.ascontiguousarray(faces.reshape(-1, 3))
+    ntri = count - 2  # mixed polygons: each line a fan from its first vertex, in file order
+    base = np.repeat(first, ntri)
+    j = np.arange(int(ntri.sum())) - np.repeat(np.cumsum(ntri) - ntri, ntri) + 1
+    return np.stack([idx[base], idx[base + j], idx[base + j + 1]], axis=1)
+
+
 def _obj_fast(data: bytes) -> Mesh | None:
     """Vectorised OBJ reader for well-formed files (the result of :func:`_parse_obj`, which it defers to -- and
-    which words every error -- when a line does not parse or 'v' / 'f' lines differ in length)."""
+    which words every error -- when a line does not parse or 'v' / 'f' lines differ in length).
+
+    Plain decimals (up to 15 digits, no exponent) are read by :func:`_obj_decimals`, other numbers by numpy's
+    text reader; both give the correctly rounded float64 of each number, as Python's ``float()`` does."""
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a lone CR is a line break for str.splitlines()
     if any(c in data for c in (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x85")):
@@ -232,13 +369,20 @@ def _obj_fast(data: bytes) -> Mesh | None:
     rows_f = np.flatnonzero((first == ord("f")) & blank)
     if len(rows_v) == 0:
         return None
-    table = _obj_table(_obj_lines(buf, starts, ends, rows_v), np.float64)
-    if table is None:
-        return None
-    vertices = np.ascontiguousarray(table[:, :3])
+    seg, at = _obj_lines(buf, starts, ends, rows_v)
+    vertices = _obj_vertices(seg, at)
+    if vertices is None:
+        table = _obj_table(seg, np.float64)
+        if table is None:
+            return None
+        vertices = np.ascontiguousarray(table[:, :3])
     if len(rows_f) == 0:
         return Mesh(vertices, np.zeros((0, 3), dtype=np.int64))
-    seg = _obj_lines(buf, starts, ends, rows_f)
+    n = len(vertices)
+    seg, at = _obj_lines(buf, starts, ends, rows_f)
+    faces = _obj_faces(seg, at, n)
+    if faces is not None:
+        return Mesh(vertices, faces)
     slash = seg == ord("/")
     if slash.any():  # keep each token's vertex index: blank from its first '/' to the end of the token
         ws = _WHITESPACE[seg]
@@ -248,7 +392,6 @@ def _obj_fast(data: bytes) -> Mesh | None:
     table = _obj_table(seg, np.int64)
     if table is None:
         return None
-    n = len(vertices)
     idx = np.where(table > 0, table - 1, n + table)
     if idx.shape[1] == 3:
         faces = idx
