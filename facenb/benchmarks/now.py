@@ -103,7 +103,22 @@ def statistics(distances: np.ndarray | Sequence[np.ndarray]) -> Stats:
         d = np.asarray(distances, dtype=np.float64).ravel()
     if d.size == 0:
         return Stats(float("nan"), float("nan"), float("nan"), 0)
-    return Stats(float(np.mean(d)), float(np.median(d)), float(np.std(d)), int(d.size))
+    return Stats(float(np.mean(d)), _median(d), float(np.std(d)), int(d.size))
+
+
+def _median(d: np.ndarray) -> float:
+    """``numpy.median`` of a non-empty 1-D float64 vector, bit for bit, as numpy computes it (partition at the
+    middle and the last positions; the middle element, or the mean ``(0 + a + b) / 2`` of the two middle ones; NaN if
+    any is NaN) -- without the ``numpy.ma`` import (11 ms) its NaN check makes."""
+    n = d.size
+    h = n // 2
+    kth = [h - 1, h, n - 1] if n % 2 == 0 else [h, n - 1]
+    part = np.partition(d, kth)
+    if np.isnan(part[-1]):
+        return float("nan")
+    if n % 2:
+        return float((0.0 + part[h]) / 1.0)  # numpy's mean of one element: a sum from +0.0 (-0.0 -> 0.0)
+    return float((0.0 + part[h - 1] + part[h]) / 2.0)
 
 
 @dataclass(frozen=True)

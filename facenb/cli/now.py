@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -110,6 +109,8 @@ def _run_now(args: argparse.Namespace) -> int:
                              pred_topology=args.pred_topology, ply_polygons=args.ply_polygons, **kw)
     print("\n".join(res.printed()) + f" ({args.pred.name})")
     if args.json:
+        import json
+
         args.json.write_text(json.dumps(res.summary(), indent=1))
     if args.distances:
         import numpy as np
