@@ -13,7 +13,7 @@ export FACENB_CONFORMANCE ?= $(abspath ../shared/conformance)
 
 .PHONY: install test report bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py facenb/_closest.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[notebooks,dev]'

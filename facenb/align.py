@@ -477,6 +477,7 @@ def refine_scan_to_mesh(
     order = spatial_order(pts)  # query in Z-order (faster tree walks), answers put back: same numbers
     pts_ordered = pts[order]
     nparam = 7 if scale else 6
+    hint = [None]
 
     def unpack(x):
         if scale:
@@ -493,7 +494,10 @@ def refine_scan_to_mesh(
         else:
             y = ((pts_ordered - t) @ R) / s  # R^T (p - t) / s, row form
             q_local = np.empty_like(pts)
-            q_local[order] = query.query(y).points
+            # each point's closest triangle at the previous evaluation starts its search (same minimum, less work)
+            found = query.query(y, hint=hint[0])
+            hint[0] = found.face_index
+            q_local[order] = found.points
         q = s * (q_local @ R.T) + t
         diff = pts - q
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))

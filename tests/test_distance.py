@@ -1,4 +1,8 @@
+import contextlib
+import os
+
 import numpy as np
+import pytest
 import trimesh
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,3 +67,146 @@ def test_point_to_surface_few_points_equals_the_whole_tree():
     pts = np.vstack([v[rng.integers(0, len(v), 7)] + rng.normal(scale=2.0, size=(7, 3)),
                      rng.normal(scale=150.0, size=(5, 3)), np.zeros((1, 3))])
     np.testing.assert_array_equal(point_to_surface(pts, v, f), closest_points(pts, v, f).distances)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the closest-point engines (facenb._closest in C, libigl as fallback): exact minimum over all triangles
+# ------------------------------------------------------------------------------------------------------------
+def _segment_distance(p, a, b):
+    ab = b - a
+    den = ab @ ab
+    t = np.zeros(len(p)) if den == 0.0 else np.clip((p - a) @ ab / den, 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+
+
+def _brute_force(points, vertices, faces):
+    """Minimum distance over every triangle, one triangle at a time, by the textbook definition (independent of
+    both engines): the plane distance where the projection falls inside the triangle, else the nearest edge;
+    a zero-area triangle is its edges."""
+    best = np.full(len(points), np.inf)
+    for a, b, c in vertices[faces]:
+        d = np.minimum.reduce([_segment_distance(points, a, b), _segment_distance(points, b, c),
+                               _segment_distance(points, c, a)])
+        n = np.cross(b - a, c - a)
+        area2 = n @ n
+        if area2 > 0.0:
+            h = (points - a) @ n / area2  # signed height / |n|
+            proj = points - h[:, None] * n
+            # barycentric signs of the projection: inside iff all three sub-triangles face along n
+            inside = np.ones(len(points), dtype=bool)
+            for u, w in ((a, b), (b, c), (c, a)):
+                inside &= np.cross(w - u, proj - u) @ n >= 0.0
+            d = np.where(inside, np.abs(h) * np.sqrt(area2), d)
+        best = np.minimum(best, d)
+    return best
+
+
+@contextlib.contextmanager
+def _engine(name):
+    """FACENB_CLOSEST_ENGINE=name for the block (hypothesis examples cannot use function-scoped fixtures)."""
+    old = os.environ.get("FACENB_CLOSEST_ENGINE")
+    os.environ["FACENB_CLOSEST_ENGINE"] = name
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FACENB_CLOSEST_ENGINE", None)
+        else:
+            os.environ["FACENB_CLOSEST_ENGINE"] = old
+
+
+def _bumpy_patch(seed):
+    v, f, _ = face_patch(subdivisions=4)
+    rng = np.random.default_rng(seed)
+    return v + rng.normal(0.0, 0.8, v.shape), f
+
+
+def _random_mesh(rng, n_tri, degenerate=0):
+    v = rng.normal(0.0, 30.0, (3 * n_tri, 3))
+    f = np.arange(3 * n_tri).reshape(-1, 3)
+    for i in range(degenerate):  # collinear corners, coincident corners, (a, a, x) needles, points
+        a, b = v[f[i, 0]], v[f[i, 1]]
+        kind = i % 4
+        if kind == 0:  # exactly collinear: corners differ in x only
+            v[f[i, 1]] = a + [rng.uniform(1, 20), 0.0, 0.0]
+            v[f[i, 2]] = a + [rng.uniform(-20, 40), 0.0, 0.0]
+        elif kind == 1:
+            v[f[i, 2]] = a
+        elif kind == 2:
+            v[f[i, 1]] = a
+        else:
+            v[f[i, 1]] = v[f[i, 2]] = a
+    return v, f
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_tri=st.integers(1, 60), degenerate=st.integers(0, 8),
+       engine=st.sampled_from(["c", "igl"]))
+def test_engine_is_the_exact_minimum_over_all_triangles(seed, n_tri, degenerate, engine):
+    """Law: the distance returned is min over triangles of the point-triangle distance, whatever the mesh
+    (random triangle soup, collinear/coincident corners included) and wherever the points."""
+    from facenb.distance import SurfaceQuery
+
+    rng = np.random.default_rng(seed)
+    v, f = _random_mesh(rng, n_tri, min(degenerate, n_tri))
+    p = np.concatenate([rng.normal(0.0, 40.0, (40, 3)), v[rng.integers(0, len(v), 5)]])
+    with _engine(engine):
+        res = SurfaceQuery(v, f).query(p)
+    np.testing.assert_allclose(res.distances, _brute_force(p, v, f), rtol=1e-10, atol=1e-10)
+    # the closest point lies on the triangle returned (checked where that triangle has an area), at the distance
+    # returned
+    from facenb.distance import _closest_on_triangles
+
+    tri = v[f[res.face_index]]
+    flat = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1) < 1e-6
+    on = _closest_on_triangles(tri[~flat], res.points[~flat])
+    np.testing.assert_allclose(on, res.points[~flat], atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(p - res.points, axis=1), res.distances, rtol=1e-15, atol=1e-15)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_engine_hints_change_no_distance(seed):
+    """Any hint (a good one, a random one, none) gives the same minimum; the C engine's order of points does not
+    matter either."""
+    from facenb.distance import SurfaceQuery, engine
+
+    if engine() != "c":
+        pytest.skip("hints are a C-engine feature (facenb._closest not built)")
+    rng = np.random.default_rng(seed)
+    v, f = _bumpy_patch(seed)
+    s = SurfaceQuery(v, f)
+    p = v[rng.integers(0, len(v), 300)] + rng.normal(0.0, 3.0, (300, 3))
+    base = s.query(p)
+    for hint in (base.face_index, rng.integers(-1, len(f), len(p)), np.full(len(p), -1)):
+        np.testing.assert_allclose(s.query(p, hint=hint).distances, base.distances, rtol=1e-13, atol=1e-13)
+    perm = rng.permutation(len(p))
+    np.testing.assert_allclose(s.query(p[perm]).distances, base.distances[perm], rtol=1e-13, atol=1e-13)
+
+
+def test_engines_agree_on_a_face_mesh():
+    """C and libigl: same distances (to rounding) and, away from ties, the same closest points."""
+    from facenb.distance import SurfaceQuery
+
+    v, f = _bumpy_patch(3)
+    rng = np.random.default_rng(0)
+    p = v[rng.integers(0, len(v), 2000)] + rng.normal(0.0, 2.0, (2000, 3))
+    a = SurfaceQuery(v, f).query(p)
+    with _engine("igl"):
+        b = SurfaceQuery(v, f).query(p)
+    np.testing.assert_allclose(a.distances, b.distances, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.points, b.points, atol=1e-9)
+
+
+def test_engine_choice_is_checked(monkeypatch):
+    from facenb import distance
+
+    monkeypatch.setenv("FACENB_CLOSEST_ENGINE", "fast")
+    with pytest.raises(ValueError, match="FACENB_CLOSEST_ENGINE"):
+        distance.engine()
+    monkeypatch.setenv("FACENB_CLOSEST_ENGINE", "c")
+    monkeypatch.setattr(distance, "_closest", None)
+    with pytest.raises(RuntimeError, match="not built"):
+        distance.engine()
+    monkeypatch.setenv("FACENB_CLOSEST_ENGINE", "")
+    assert distance.engine() == "igl"

@@ -1,0 +1,486 @@
+/*
+ * facenb._closest: exact closest points on a triangle mesh (float64), a bounding-volume hierarchy in C.
+ *
+ * Optional accelerator of facenb.distance.SurfaceQuery (setup.py builds it with `optional=True`; without a C
+ * compiler facenb uses libigl's AABB tree and gives the same numbers to rounding). No numpy C API: arrays are
+ * passed as C-contiguous buffers allocated by the Python side (facenb/distance.py), which checks shapes/dtypes.
+ *
+ * build(tri, order, box, link) -> number of nodes
+ *   tri   (k, 9) float64  triangle corners a, b, c (read)
+ *   order (k,)   int64    out: triangle indices in leaf order
+ *   box   (2k,6) float64  out: node bounding boxes (min xyz, max xyz)
+ *   link  (2k,2) int64    out: internal node (left, right); leaf (-1 - start, count) into `order`
+ *   Median split of the triangle centroids on the longest axis of their bounds, at most 4 triangles per leaf.
+ *
+ * query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest)
+ *   tri_sorted (k, 9) float64  tri[order] (leaf order)
+ *   pos        (k,)   int64    position in leaf order of each original triangle (inverse of order)
+ *   points     (n, 3) float64
+ *   hint       (n,)   int64    a triangle per point whose distance starts the search (< 0: none); any value
+ *                              gives the same minimum distance, a good one only prunes more of the tree
+ *   d2 (n,) float64, face (n,) int64, closest (n, 3) float64: out
+ *   Branch and bound: a node is skipped when the squared distance from the point to its box is >= the best
+ *   squared distance found so far, so the answer is the exact minimum over all triangles (ties: first found).
+ *   Closest point on a triangle: Ericson, Real-Time Collision Detection (2005), 5.1.5, in float64; a triangle
+ *   whose edge vectors have an exactly zero cross product (collinear or coincident corners), or where the
+ *   formulas divide 0 by 0, is taken as its three edges (closest point on each segment, the nearest kept).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LEAF_SIZE
+#define LEAF_SIZE 4
+#endif
+#define STACK_MAX 256
+
+typedef struct {
+    const double *tri;
+    const double *cen;
+    int64_t *order;
+    double *box;
+    int64_t *link;
+    Py_ssize_t n_nodes;
+} Builder;
+
+static void tri_bounds(const double *t, double *lo, double *hi)
+{
+    for (int d = 0; d < 3; d++) {
+        double a = t[d], b = t[3 + d], c = t[6 + d];
+        double mn = a < b ? a : b, mx = a > b ? a : b;
+        lo[d] = mn < c ? mn : c;
+        hi[d] = mx > c ? mx : c;
+    }
+}
+
+/* nth_element on order[lo..hi) by centroid coordinate `axis`: order[k] gets the k-th smallest, smaller before */
+static void select_kth(Builder *b, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k, int axis)
+{
+    int64_t *o = b->order;
+    while (hi - lo > 1) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        double pivot = b->cen[3 * o[mid] + axis];
+        Py_ssize_t i = lo, j = hi - 1;
+        while (i <= j) {
+            while (b->cen[3 * o[i] + axis] < pivot) i++;
+            while (b->cen[3 * o[j] + axis] > pivot) j--;
+            if (i <= j) {
+                int64_t t = o[i]; o[i] = o[j]; o[j] = t;
+                i++; j--;
+            }
+        }
+        if (k <= j) hi = j + 1;
+        else if (k >= i) lo = i;
+        else return;
+    }
+}
+
+static Py_ssize_t build_node(Builder *b, Py_ssize_t start, Py_ssize_t end)
+{
+    Py_ssize_t node = b->n_nodes++;
+    double *bx = b->box + 6 * node;
+    double clo[3] = {INFINITY, INFINITY, INFINITY}, chi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    bx[0] = bx[1] = bx[2] = INFINITY;
+    bx[3] = bx[4] = bx[5] = -INFINITY;
+    for (Py_ssize_t i = start; i < end; i++) {
+        double lo[3], hi[3];
+        int64_t f = b->order[i];
+        tri_bounds(b->tri + 9 * f, lo, hi);
+        for (int d = 0; d < 3; d++) {
+            if (lo[d] < bx[d]) bx[d] = lo[d];
+            if (hi[d] > bx[3 + d]) bx[3 + d] = hi[d];
+            double c = b->cen[3 * f + d];
+            if (c < clo[d]) clo[d] = c;
+            if (c > chi[d]) chi[d] = c;
+        }
+    }
+    if (end - start <= LEAF_SIZE) {
+        b->link[2 * node] = -1 - (int64_t)start;
+        b->link[2 * node + 1] = (int64_t)(end - start);
+        return node;
+    }
+    int axis = 0;
+    double ext = chi[0] - clo[0];
+    for (int d = 1; d < 3; d++) {
+        if (chi[d] - clo[d] > ext) { ext = chi[d] - clo[d]; axis = d; }
+    }
+    Py_ssize_t mid = start + (end - start) / 2;
+    select_kth(b, start, end, mid, axis);
+    Py_ssize_t left = build_node(b, start, mid);
+    Py_ssize_t right = build_node(b, mid, end);
+    b->link[2 * node] = (int64_t)left;
+    b->link[2 * node + 1] = (int64_t)right;
+    return node;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, const char *name)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) {
+        return -1;
+    }
+    if (view->itemsize != itemsize || view->len % itemsize != 0) {
+        PyErr_Format(PyExc_ValueError, "_closest: %s must hold %zd-byte items", name, itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_build(PyObject *self, PyObject *args)
+{
+    PyObject *otri, *oorder, *obox, *olink;
+    if (!PyArg_ParseTuple(args, "OOOO", &otri, &oorder, &obox, &olink)) return NULL;
+    Py_buffer vt, vo, vb, vl;
+    if (get_buffer(otri, &vt, 0, 8, "tri") < 0) return NULL;
+    if (get_buffer(oorder, &vo, 1, 8, "order") < 0) { PyBuffer_Release(&vt); return NULL; }
+    if (get_buffer(obox, &vb, 1, 8, "box") < 0) { PyBuffer_Release(&vt); PyBuffer_Release(&vo); return NULL; }
+    if (get_buffer(olink, &vl, 1, 8, "link") < 0) {
+        PyBuffer_Release(&vt); PyBuffer_Release(&vo); PyBuffer_Release(&vb); return NULL;
+    }
+    Py_ssize_t k = vt.len / 72;
+    PyObject *result = NULL;
+    double *cen = NULL;
+    if (k < 1 || vo.len / 8 != k || vb.len / 48 < 2 * k || vl.len / 16 < 2 * k) {
+        PyErr_SetString(PyExc_ValueError, "_closest.build: inconsistent array sizes");
+        goto done;
+    }
+    cen = (double *)malloc(sizeof(double) * 3 * (size_t)k);
+    if (cen == NULL) { PyErr_NoMemory(); goto done; }
+    const double *tri = (const double *)vt.buf;
+    for (Py_ssize_t f = 0; f < k; f++) {
+        for (int d = 0; d < 3; d++) {
+            cen[3 * f + d] = (tri[9 * f + d] + tri[9 * f + 3 + d] + tri[9 * f + 6 + d]) / 3.0;
+        }
+        ((int64_t *)vo.buf)[f] = f;
+    }
+    Builder b = {tri, cen, (int64_t *)vo.buf, (double *)vb.buf, (int64_t *)vl.buf, 0};
+    Py_BEGIN_ALLOW_THREADS
+    build_node(&b, 0, k);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(b.n_nodes);
+done:
+    free(cen);
+    PyBuffer_Release(&vt); PyBuffer_Release(&vo); PyBuffer_Release(&vb); PyBuffer_Release(&vl);
+    return result;
+}
+
+static inline double dot3(const double *a, const double *b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+
+/* closest point on segment [a, b] to p; returns squared distance */
+static double closest_on_segment(const double *p, const double *a, const double *b, double *q)
+{
+    double ab[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
+    double ap[3] = {p[0] - a[0], p[1] - a[1], p[2] - a[2]};
+    double den = dot3(ab, ab), t = 0.0;
+    if (den > 0.0) {
+        t = dot3(ap, ab) / den;
+        if (t < 0.0) t = 0.0;
+        else if (t > 1.0) t = 1.0;
+    }
+    for (int d = 0; d < 3; d++) q[d] = a[d] + t * ab[d];
+    double e[3] = {p[0] - q[0], p[1] - q[1], p[2] - q[2]};
+    return dot3(e, e);
+}
+
+/* Ericson 5.1.5 ClosestPtPointTriangle; returns squared distance, q = closest point */
+static double closest_on_triangle(const double *p, const double *t, double *q)
+{
+    const double *a = t, *b = t + 3, *c = t + 6;
+    double ab[3], ac[3], ap[3], bp[3], cp[3];
+    for (int d = 0; d < 3; d++) {
+        ab[d] = b[d] - a[d]; ac[d] = c[d] - a[d]; ap[d] = p[d] - a[d];
+    }
+    double d1 = dot3(ab, ap), d2 = dot3(ac, ap);
+    if (d1 <= 0.0 && d2 <= 0.0) {
+        q[0] = a[0]; q[1] = a[1]; q[2] = a[2];
+        goto out;
+    }
+    for (int d = 0; d < 3; d++) bp[d] = p[d] - b[d];
+    double d3 = dot3(ab, bp), d4 = dot3(ac, bp);
+    if (d3 >= 0.0 && d4 <= d3) {
+        q[0] = b[0]; q[1] = b[1]; q[2] = b[2];
+        goto out;
+    }
+    {
+        /* corners exactly collinear or coincident: Ericson's edge and face regions do not apply */
+        double nx = ab[1] * ac[2] - ab[2] * ac[1], ny = ab[2] * ac[0] - ab[0] * ac[2];
+        double nz = ab[0] * ac[1] - ab[1] * ac[0];
+        if (nx == 0.0 && ny == 0.0 && nz == 0.0) goto edges;
+    }
+    double vc = d1 * d4 - d3 * d2;
+    if (vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0) {
+        double v = d1 / (d1 - d3);
+        for (int d = 0; d < 3; d++) q[d] = a[d] + v * ab[d];
+        goto out;
+    }
+    for (int d = 0; d < 3; d++) cp[d] = p[d] - c[d];
+    double d5 = dot3(ab, cp), d6 = dot3(ac, cp);
+    if (d6 >= 0.0 && d5 <= d6) {
+        q[0] = c[0]; q[1] = c[1]; q[2] = c[2];
+        goto out;
+    }
+    double vb = d5 * d2 - d1 * d6;
+    if (vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0) {
+        double w = d2 / (d2 - d6);
+        for (int d = 0; d < 3; d++) q[d] = a[d] + w * ac[d];
+        goto out;
+    }
+    double va = d3 * d6 - d5 * d4;
+    if (va <= 0.0 && (d4 - d3) >= 0.0 && (d5 - d6) >= 0.0) {
+        double w = (d4 - d3) / ((d4 - d3) + (d5 - d6));
+        for (int d = 0; d < 3; d++) q[d] = b[d] + w * (c[d] - b[d]);
+        goto out;
+    }
+    {
+        double inv = 1.0 / (va + vb + vc);
+        double v = vb * inv, w = vc * inv;
+        for (int d = 0; d < 3; d++) q[d] = a[d] + ab[d] * v + ac[d] * w;
+    }
+out:
+    if (!(isfinite(q[0]) && isfinite(q[1]) && isfinite(q[2]))) {
+edges:
+        /* a zero-area triangle (or a 0/0 above): the closest point lies on one of the three edges */
+        ;
+        double q1[3], q2[3];
+        double s0 = closest_on_segment(p, a, b, q);
+        double s1 = closest_on_segment(p, b, c, q1);
+        double s2 = closest_on_segment(p, c, a, q2);
+        if (s1 < s0) { s0 = s1; q[0] = q1[0]; q[1] = q1[1]; q[2] = q1[2]; }
+        if (s2 < s0) { s0 = s2; q[0] = q2[0]; q[1] = q2[1]; q[2] = q2[2]; }
+        return s0;
+    }
+    {
+        double e[3] = {p[0] - q[0], p[1] - q[1], p[2] - q[2]};
+        return dot3(e, e);
+    }
+}
+
+#ifdef COUNT
+static long long n_box=0, n_tri=0;
+#define CNT(x) (x)++
+#else
+#define CNT(x)
+#endif
+static inline double box_dist2(const double *p, const double *bx)
+{
+    /* branch-free: per axis, the gap max(lo - p, p - hi, 0) */
+    double gx = fmax(fmax(bx[0] - p[0], p[0] - bx[3]), 0.0);
+    double gy = fmax(fmax(bx[1] - p[1], p[1] - bx[4]), 0.0);
+    double gz = fmax(fmax(bx[2] - p[2], p[2] - bx[5]), 0.0);
+    return gx * gx + gy * gy + gz * gz;
+}
+
+static inline double box_box_dist2(const double *a, const double *b)
+{
+    double s = 0.0;
+    for (int d = 0; d < 3; d++) {
+        double v = 0.0;
+        if (a[3 + d] < b[d]) v = b[d] - a[3 + d];
+        else if (b[3 + d] < a[d]) v = a[d] - b[3 + d];
+        s += v * v;
+    }
+    return s;
+}
+
+typedef struct {
+    const double *tri, *tribox, *box;
+    const int64_t *link;
+    Py_ssize_t k;
+} Tree;
+
+/* test the triangles of leaf `node` against p, updating best / bpos / bq */
+static inline void scan_leaf(const Tree *t, Py_ssize_t node, const double *p, double *best, Py_ssize_t *bpos,
+                             double *bq)
+{
+    Py_ssize_t start = (Py_ssize_t)(-1 - t->link[2 * node]), end = start + (Py_ssize_t)t->link[2 * node + 1];
+    double q[3];
+    for (Py_ssize_t j = start; j < end; j++) {
+        if (box_dist2(p, t->tribox + 6 * j) >= *best) continue;  /* the triangle's own box: a lower bound */
+        CNT(n_tri);
+        double s = closest_on_triangle(p, t->tri + 9 * j, q);
+        if (s < *best) {
+            *best = s; *bpos = j;
+            bq[0] = q[0]; bq[1] = q[1]; bq[2] = q[2];
+        }
+    }
+}
+
+/* plain branch and bound from the root for one point; returns 0, or -1 if the stack overflows */
+static int descend(const Tree *t, const double *p, double *best, Py_ssize_t *bpos, double *bq)
+{
+    Py_ssize_t stack[STACK_MAX];
+    double sdist[STACK_MAX];
+    Py_ssize_t top = 0;
+    stack[top] = 0;
+    sdist[top++] = box_dist2(p, t->box);
+    while (top > 0) {
+        top--;
+        if (sdist[top] >= *best) continue;
+        Py_ssize_t node = stack[top];
+        int64_t l0 = t->link[2 * node], l1 = t->link[2 * node + 1];
+        if (l0 < 0) {
+            scan_leaf(t, node, p, best, bpos, bq);
+            continue;
+        }
+        double dl = box_dist2(p, t->box + 6 * l0), dr = box_dist2(p, t->box + 6 * l1);
+        if (top + 2 > STACK_MAX) return -1;
+        /* push the farther child first so that the nearer one is visited next */
+        if (dl <= dr) {
+            if (dr < *best) { stack[top] = (Py_ssize_t)l1; sdist[top++] = dr; }
+            if (dl < *best) { stack[top] = (Py_ssize_t)l0; sdist[top++] = dl; }
+        } else {
+            if (dl < *best) { stack[top] = (Py_ssize_t)l0; sdist[top++] = dl; }
+            if (dr < *best) { stack[top] = (Py_ssize_t)l1; sdist[top++] = dr; }
+        }
+    }
+    return 0;
+}
+
+/* the leaves whose box is within squared distance r2 of the box g; returns their count or -1 on overflow */
+static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_ssize_t *out)
+{
+    Py_ssize_t stack[STACK_MAX];
+    Py_ssize_t top = 0, n = 0;
+    if (box_box_dist2(g, t->box) > r2) return 0;
+    stack[top++] = 0;
+    while (top > 0) {
+        Py_ssize_t node = stack[--top];
+        int64_t l0 = t->link[2 * node], l1 = t->link[2 * node + 1];
+        if (l0 < 0) { out[n++] = node; continue; }
+        if (top + 2 > STACK_MAX) return -1;
+        if (box_box_dist2(g, t->box + 6 * l1) <= r2) stack[top++] = (Py_ssize_t)l1;
+        if (box_box_dist2(g, t->box + 6 * l0) <= r2) stack[top++] = (Py_ssize_t)l0;
+    }
+    return n;
+}
+
+#ifndef GROUP
+#define GROUP 16
+#endif
+
+/*
+ * Points are taken in groups of GROUP consecutive ones (callers pass them in a spatially coherent order, e.g.
+ * Z-order). Each point first gets an upper bound: its hint triangle, else the previous point's closest triangle,
+ * else a plain descent. With U2 the largest squared bound of the group and G the group's bounding box, a
+ * point's closest triangle lies in a leaf whose box is within sqrt(U2) of the point, hence of G: the leaves within
+ * sqrt(U2) of G are collected once per group, and every point of the group scans them (leaf box, then each
+ * triangle's box, then the exact test). Same minimum as a plain descent per point.
+ */
+static int query_points(const Tree *t, const int64_t *pos, const double *pts, const int64_t *hint, Py_ssize_t n,
+                        double *out_d2, Py_ssize_t *out_pos, double *out_q, Py_ssize_t *leaves)
+{
+    for (Py_ssize_t g0 = 0; g0 < n; g0 += GROUP) {
+        Py_ssize_t g1 = g0 + GROUP < n ? g0 + GROUP : n;
+        double gbox[6] = {INFINITY, INFINITY, INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        double u2 = 0.0;
+        for (Py_ssize_t i = g0; i < g1; i++) {
+            const double *p = pts + 3 * i;
+            double *bq = out_q + 3 * i;
+            double best = INFINITY;
+            Py_ssize_t bpos = -1;
+            int64_t h = hint[i];
+            if (h >= 0 && h < t->k) bpos = (Py_ssize_t)pos[h];
+            else if (i > 0 && out_pos[i - 1] >= 0) bpos = out_pos[i - 1];
+            if (bpos >= 0) {
+                best = closest_on_triangle(p, t->tri + 9 * bpos, bq);
+            } else {
+                bq[0] = bq[1] = bq[2] = NAN;
+                if (descend(t, p, &best, &bpos, bq) < 0) return -1;
+            }
+            out_d2[i] = best;
+            out_pos[i] = bpos;
+            if (best > u2) u2 = best;
+            for (int d = 0; d < 3; d++) {
+                if (p[d] < gbox[d]) gbox[d] = p[d];
+                if (p[d] > gbox[3 + d]) gbox[3 + d] = p[d];
+            }
+        }
+        Py_ssize_t nl = leaves_near_box(t, gbox, u2, leaves);
+        if (nl < 0) return -1;
+        for (Py_ssize_t i = g0; i < g1; i++) {
+            const double *p = pts + 3 * i;
+            double best = out_d2[i];
+            Py_ssize_t bpos = out_pos[i];
+            for (Py_ssize_t l = 0; l < nl; l++) {
+                CNT(n_box);
+                if (box_dist2(p, t->box + 6 * leaves[l]) >= best) continue;
+                scan_leaf(t, leaves[l], p, &best, &bpos, out_q + 3 * i);
+            }
+            out_d2[i] = best;
+            out_pos[i] = bpos;
+        }
+    }
+    return 0;
+}
+
+static PyObject *py_query(PyObject *self, PyObject *args)
+{
+    enum { NARG = 11 };
+    PyObject *o[NARG];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                          &o[9], &o[10])) {
+        return NULL;
+    }
+    static const char *names[NARG] = {"tri_sorted", "tribox", "box", "link", "order", "pos", "points", "hint",
+                                      "d2", "face", "closest"};
+    static const int writable[NARG] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
+    Py_buffer v[NARG];
+    int got = 0;
+    PyObject *result = NULL;
+    Py_ssize_t *leaves = NULL;
+    for (; got < NARG; got++) {
+        if (get_buffer(o[got], &v[got], writable[got], 8, names[got]) < 0) goto done;
+    }
+    Py_ssize_t k = v[0].len / 72, n_nodes = v[2].len / 48, n = v[6].len / 24;
+    if (k < 1 || n_nodes < 1 || v[1].len / 48 != k || v[3].len / 16 != n_nodes || v[4].len / 8 != k ||
+        v[5].len / 8 != k || v[7].len / 8 != n || v[8].len / 8 != n || v[9].len / 8 != n || v[10].len / 24 != n) {
+        PyErr_SetString(PyExc_ValueError, "_closest.query: inconsistent array sizes");
+        goto done;
+    }
+    Tree t = {(const double *)v[0].buf, (const double *)v[1].buf, (const double *)v[2].buf,
+              (const int64_t *)v[3].buf, k};
+    const int64_t *order = (const int64_t *)v[4].buf, *pos = (const int64_t *)v[5].buf;
+    int64_t *out_f = (int64_t *)v[9].buf;
+    leaves = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)n_nodes);
+    if (leaves == NULL) { PyErr_NoMemory(); goto done; }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    /* out_f holds leaf positions during the query (Py_ssize_t and int64_t have the same size here) */
+    rc = query_points(&t, pos, (const double *)v[6].buf, (const int64_t *)v[7].buf, n, (double *)v[8].buf,
+                      (Py_ssize_t *)out_f, (double *)v[10].buf, leaves);
+    if (rc == 0) {
+        for (Py_ssize_t i = 0; i < n; i++) out_f[i] = out_f[i] >= 0 ? order[out_f[i]] : -1;
+    }
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "_closest.query: tree deeper than the traversal stack");
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    free(leaves);
+    for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    return result;
+}
+
+#ifdef COUNT
+static PyObject *py_stats(PyObject *self, PyObject *args) { PyObject *r = Py_BuildValue("LL", n_box, n_tri); n_box = n_tri = 0; return r; }
+#endif
+static PyMethodDef methods[] = {
+#ifdef COUNT
+    {"stats", py_stats, METH_NOARGS, ""},
+#endif
+    {"build", py_build, METH_VARARGS, "build(tri, order, box, link) -> n_nodes: bounding-volume hierarchy."},
+    {"query", py_query, METH_VARARGS,
+     "query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest): exact closest points."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_closest",
+                                    "Exact closest points on a triangle mesh (see facenb.distance).", -1, methods};
+
+PyMODINIT_FUNC PyInit__closest(void) { return PyModule_Create(&module); }
