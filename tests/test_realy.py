@@ -536,7 +536,13 @@ def test_cholmod_solve_is_the_direct_solution():
         e = x - ref
         rel_energy = np.sqrt(np.einsum("ij,ij->j", e, kr @ e) / np.einsum("ij,ij->j", ref, kr @ ref))
         assert (rel_energy < 1e-9).all(), rel_energy
+        # values written in place into the kept matrix (default) = a matrix rebuilt from them
+        view = system._chol[5]
+        system._chol[5] = None
+        np.testing.assert_array_equal(system.cholmod_solve(alpha, g, c, d, b), x)
+        system._chol[5] = view
     assert system._chol[0] is not None  # one analysis, reused by the second system
+    assert system._chol[5] is not None  # the spmatrix layout was recognised
 
 
 def test_nicp_solvers_agree():
