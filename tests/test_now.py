@@ -468,3 +468,37 @@ def test_dataset_every_image_failing_exits_2_with_null_statistics(tmp_path, caps
     assert len(errs) == 3 and errs[-1].startswith("facenb: error: no image could be scored (2 failed, 0 missing)")
     text = (tmp_path / "o" / "summary.json").read_text()
     assert "NaN" not in text and json.loads(text)["overall"]["median_mm"] is None
+
+
+def test_scan_is_read_once_for_consecutive_images_and_again_when_rewritten(tmp_path, monkeypatch):
+    """evaluate_files keeps the last scans read (a subject's scan serves all its images): same result, one read;
+    a rewritten scan (or its landmarks) is read again."""
+    verts, faces, lms = face_patch(4)
+    s, R, t = random_similarity(np.random.default_rng(5))
+    scan, slm, pred, plm = _write_pair(tmp_path, verts, faces, lms, s * verts @ R.T + t, faces, s * lms @ R.T + t)
+    reads = []
+    load = now.load_mesh
+    monkeypatch.setattr(now, "load_mesh", lambda p, **kw: reads.append(str(p)) or load(p, **kw))
+    monkeypatch.setattr(now, "_SCAN_CACHE", {})
+    first = now.evaluate_files(scan, slm, pred, plm)
+    again = now.evaluate_files(scan, slm, pred, plm)
+    assert reads.count(scan) == 1 and reads.count(pred) == 2
+    assert again.distances.tobytes() == first.distances.tobytes()
+    bent = verts.copy()
+    bent[:, 2] += 1e-3 * bent[:, 0] ** 2  # not a similarity of the first scan: other distances
+    save_obj(scan, bent, faces)
+    changed = now.evaluate_files(scan, slm, pred, plm)
+    assert reads.count(scan) == 2 and changed.distances.tobytes() != first.distances.tobytes()
+    monkeypatch.setattr(now, "_SCAN_CACHE", {})
+    assert now.evaluate_files(scan, slm, pred, plm).distances.tobytes() == changed.distances.tobytes()
+    with pytest.raises(InputError, match="not found"):  # a vanished scan is said, not served from memory
+        now.evaluate_files(str(tmp_path / "gone.obj"), slm, pred, plm)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64), st.sampled_from([0.0, -0.0])),
+                min_size=1, max_size=40))
+def test_statistics_median_is_numpys_bit_for_bit(values):
+    d = np.array(values, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        assert np.float64(now.statistics(d).median_mm).tobytes() == np.median(d).tobytes()

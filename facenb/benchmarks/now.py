@@ -541,6 +541,42 @@ def evaluate(
     )
 
 
+_SCAN_CACHE: dict = {}
+_SCAN_CACHE_SIZE = 2
+
+
+def _file_identity(path: str | Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _scan_entry(scan: str | Path, scan_landmarks: str | Path) -> dict:
+    """The scan mesh and its landmarks, read once per process for consecutive images of one subject.
+
+    A NoW subject's scan serves all its images (the image list is grouped by subject), and reading a 120k-vertex
+    scan costs more than scoring a small crop. The last :data:`_SCAN_CACHE_SIZE` scans are kept, keyed by the
+    files' identity (device, inode, size, modification and change times: a rewritten file is read again); the
+    arrays are read-only. ``checked`` records that the scan checks of :func:`evaluate_files` passed.
+    """
+    key = (_file_identity(scan), _file_identity(scan_landmarks))
+    entry = _SCAN_CACHE.get(key) if None not in key else None
+    if entry is not None:
+        return entry
+    mesh = load_mesh(scan, require_faces=False)
+    landmarks = load_now_landmarks(scan_landmarks)
+    for arr in (mesh.vertices, mesh.faces, landmarks):
+        arr.flags.writeable = False
+    entry = {"mesh": mesh, "landmarks": landmarks, "checked": False}
+    if None not in key:
+        while len(_SCAN_CACHE) >= _SCAN_CACHE_SIZE:
+            _SCAN_CACHE.pop(next(iter(_SCAN_CACHE)))
+        _SCAN_CACHE[key] = entry
+    return entry
+
+
 def evaluate_files(
     scan: str | Path,
     scan_landmarks: str | Path,
@@ -561,8 +597,8 @@ def evaluate_files(
     official) keeps the first three indices of each face, as psbody-mesh's PLY reader in the official scorer
     does (a quad ``a b c d`` -> ``(a, b, c)``); ``'fan'`` splits it into ``(a, b, c), (a, c, d)``. OBJ polygons
     are fan-split either way, as psbody's OBJ reader does (:func:`facenb.io.load_mesh`)."""
-    scan_mesh = load_mesh(scan, require_faces=False)
-    scan_lm = load_now_landmarks(scan_landmarks)
+    scan_entry = _scan_entry(scan, scan_landmarks)
+    scan_mesh, scan_lm = scan_entry["mesh"], scan_entry["landmarks"]
     pred_mesh = load_mesh(pred, ply_polygons=ply_polygons)
     if pred_landmarks is not None:
         pred_lm = load_now_landmarks(pred_landmarks)
@@ -573,8 +609,10 @@ def evaluate_files(
     else:
         raise InputError("no predicted landmarks", pred, "give --pred-landmarks FILE or --pred-topology NAME|auto")
     kwargs.setdefault("where", str(pred))
-    _check_scan_units(scan_lm, str(scan_landmarks))
-    _check_geometry(scan_mesh.vertices, scan_mesh.faces, scan_lm, "scan", str(scan), str(scan_landmarks))
+    if not scan_entry["checked"]:
+        _check_scan_units(scan_lm, str(scan_landmarks))
+        _check_geometry(scan_mesh.vertices, scan_mesh.faces, scan_lm, "scan", str(scan), str(scan_landmarks))
+        scan_entry["checked"] = True
     lm_where = str(pred_landmarks if pred_landmarks is not None else pred)
     unit = _check_metric_units(pred_lm, kwargs.get("pred_unit"), str(pred)) if kwargs.get("metric") else None
     _check_geometry(pred_mesh.vertices, pred_mesh.faces, pred_lm, "prediction", str(pred), lm_where,

@@ -43,7 +43,8 @@ def _add_now(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
     ds.add_argument("--method", default="RECON", help="method identifier used in output file names")
     ds.add_argument("--out", type=Path, help="output folder")
-    ds.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ds.add_argument("--no-progress", action="store_true",
+                    help="no progress bar (there is none either when stderr is not a terminal)")
     opt = p.add_argument_group("protocol")
     opt.add_argument("--metric", action="store_true", help="official metrical evaluation (no scale estimate)")
     opt.add_argument("--pred-unit", choices=("m", "cm", "mm"), help="unit of the predictions (metric mode)")
@@ -85,7 +86,8 @@ def _run_now(args: argparse.Namespace) -> int:
         res = now.evaluate_dataset(
             args.dataset, args.predictions, args.out, split=args.split, image_list=args.image_list,
             challenge=args.challenge, scans_dir=args.scans, scan_landmarks_dir=args.scan_landmarks_dir,
-            jobs=args.jobs, method=args.method, progress=not args.no_progress, pred_topology=args.pred_topology,
+            jobs=args.jobs, method=args.method, progress=not args.no_progress and sys.stderr.isatty(),
+            pred_topology=args.pred_topology,
             **kw)
         for note in res.notes:
             print(f"facenb: note: {note}", file=sys.stderr)
