@@ -238,6 +238,37 @@ def _err(capsys) -> str:
     return err
 
 
+def test_validated_meshes_are_scored_without_reading_them_again(small_case, monkeypatch):
+    """In one process the pre-flight check keeps what it read: loading the subject reads nothing more and gets
+    the same arrays; a file changed since the check is read again; nothing is kept without ``keep``."""
+    from facenb.benchmarks.realy import folder
+
+    work, tdir, _ = small_case
+    tmpl = realy.load_template(tdir / "HIFI3D.obj")
+    kdir, rdir = work / "REALY_HIFI3D_keypoints", work / "REALY_scan_region"
+    preds = folder.list_predictions(work / "prediction")
+    scales = folder._read_scale(work / "metrical_scale.txt")
+    folder._VALIDATED.clear()
+    assert folder.validate_folder(preds, kdir, rdir, scales, tmpl) == [] and not folder._VALIDATED
+    assert folder.validate_folder(preds, kdir, rdir, scales, tmpl, keep=True) == []
+    assert len(folder._VALIDATED) == 6  # keypoints, 4 regions, prediction
+    reads = []
+    real = folder.read_obj
+    monkeypatch.setattr(folder, "read_obj", lambda path, **kw: reads.append(Path(path).name) or real(path, **kw))
+    fresh = realy.load_subject(kdir, rdir, work / "metrical_scale.txt", preds[0], tmpl)
+    # the cheek file changes after the check: it alone is read again
+    cheek = rdir / "1" / "cheek.obj"
+    cheek.write_text(cheek.read_text() + "\n")
+    got = realy.load_subject(kdir, rdir, work / "metrical_scale.txt", preds[0], tmpl, reader=folder._reuse_or_read)
+    assert reads == ["cheek.obj"] and not folder._VALIDATED
+    np.testing.assert_array_equal(got.prediction.vertices, fresh.prediction.vertices)
+    np.testing.assert_array_equal(got.prediction.faces, fresh.prediction.faces)
+    for r in realy.REGIONS:
+        np.testing.assert_array_equal(got.regions[r].vertices, fresh.regions[r].vertices)
+        np.testing.assert_array_equal(got.regions[r].faces, fresh.regions[r].faces)
+    np.testing.assert_array_equal(got.gt_keypoints, fresh.gt_keypoints)
+
+
 def test_vertex_count_differs(small_case, capsys):
     work, _, args = small_case
     pred = work / "prediction" / "1.obj"

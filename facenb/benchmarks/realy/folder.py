@@ -156,14 +156,49 @@ def _mask_check(mask: np.ndarray | None, template: RealyTemplate, where: Path | 
                          where, "give one 0/1 per template vertex with 1 on the face region")
 
 
+#: meshes read by :func:`validate_folder` for the subjects about to be scored in this process, reused once by
+#: :func:`score_subject` (``str(path) -> (stat key, need_faces, mesh)``; a file changed since is read again);
+#: cleared by :func:`evaluate_folder` when it returns
+_VALIDATED: dict = {}
+#: bytes of mesh arrays :data:`_VALIDATED` may hold (the rest is read twice, as before)
+_VALIDATED_BUDGET = 256 * 2 ** 20
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _read_kept(path: Path, need_faces: bool = True, keep: bool = False):
+    """:func:`read_obj`; with ``keep``, the mesh is also kept for :func:`_reuse_or_read` (within the budget)."""
+    key = _stat_key(path) if keep else None
+    mesh = read_obj(path, need_faces=need_faces)
+    if keep:
+        size = sum(np.asarray(a).nbytes for a in (mesh.vertices, mesh.faces) if a is not None)
+        used = sum(e[3] for e in _VALIDATED.values())
+        if used + size <= _VALIDATED_BUDGET:
+            _VALIDATED[str(path)] = (key, need_faces, mesh, size)
+    return mesh
+
+
+def _reuse_or_read(path, need_faces: bool = True):
+    """The mesh :func:`validate_folder` read (once, if the file is unchanged), else :func:`read_obj`."""
+    path = Path(path)
+    entry = _VALIDATED.pop(str(path), None)
+    if entry is not None and entry[1] == need_faces and entry[0] == _stat_key(path):
+        return entry[2]
+    return read_obj(path, need_faces=need_faces)
+
+
 def validate_folder(predictions: Sequence[Path], keypoints_dir: Path, regions_dir: Path, scales: np.ndarray,
-                    template: RealyTemplate) -> list[tuple[Path, InputError]]:
+                    template: RealyTemplate, keep: bool = False) -> list[tuple[Path, InputError]]:
     """Pre-flight checks of every subject, before anything is scored: the problems found, as
     ``(prediction path, error)``.
 
     Checked: the file name gives a subject id with a line in the scale file; the keypoint file exists and holds
     the 85 keypoints; the 4 region files exist and are readable meshes (vertices, faces, finite values); the
-    prediction has the template's vertex count and finite values.
+    prediction has the template's vertex count and finite values. With ``keep``, the meshes read are kept (within
+    a memory budget) for :func:`score_subject` in this process, which then does not read them again.
     """
     problems = []
     for p in predictions:
@@ -181,13 +216,13 @@ def validate_folder(predictions: Sequence[Path], keypoints_dir: Path, regions_di
                 if not f.is_file():
                     raise InputError(f"no {r} scan region for subject {sid} (missing subject)", f,
                                      "check --regions (REALY_scan_region/<id>/{nose,mouth,forehead,cheek}.obj)")
-            n_kp = len(read_obj(kp, need_faces=False).vertices)
+            n_kp = len(_read_kept(kp, False, keep).vertices)
             if n_kp != N_KEYPOINTS:
                 raise InputError(f"expected {N_KEYPOINTS} keypoints, found {n_kp}", kp,
                                  "use REALY_HIFI3D_keypoints/<id>.obj from the REALY release")
             for r in REGIONS:
-                read_obj(regions_dir / str(sid) / f"{r}.obj")
-            _check_prediction(read_obj(p), template, p)
+                _read_kept(regions_dir / str(sid) / f"{r}.obj", True, keep)
+            _check_prediction(_read_kept(p, True, keep), template, p)
         except InputError as exc:
             problems.append((p, exc))
     return problems
@@ -219,7 +254,8 @@ def score_subject(item, settings: dict) -> dict:
     pred, kp = Path(item.inputs[0]), Path(item.inputs[1])
     regions_dir = Path(item.inputs[2]).parent.parent
     tmpl = settings["_template"]
-    inputs = load_subject(kp.parent, regions_dir, float(item.params["scale"]), pred, tmpl, settings.get("_mask"))
+    inputs = load_subject(kp.parent, regions_dir, float(item.params["scale"]), pred, tmpl, settings.get("_mask"),
+                          reader=_reuse_or_read)
     res = evaluate_subject(inputs, tmpl, jobs=int(settings.get("_region_jobs", 1)))
     payload = {"subject_id": inputs.subject_id, "scale": inputs.scale}
     for r, rr in res.regions.items():
@@ -290,7 +326,20 @@ def evaluate_folder(keypoints_dir: str | Path, regions_dir: str | Path, scale_fi
     _mask_check(mask, tmpl, None if template_mask is None else Path(template_mask))
     scales = _read_scale(scale_file)
     preds = list_predictions(predictions_dir)
-    problems = validate_folder(preds, kdir, rdir, scales, tmpl)
+    _VALIDATED.clear()
+    try:
+        return _evaluate_folder(kdir, rdir, scales, preds, tmpl, mask, out, view, jobs, progress, save_meshes,
+                                skip_invalid, log, executor, warn)
+    finally:
+        _VALIDATED.clear()
+
+
+def _evaluate_folder(kdir, rdir, scales, preds, tmpl, mask, out, view, jobs, progress, save_meshes, skip_invalid,
+                     log, executor, warn) -> FolderResult:
+    from facenb import runner
+
+    # in one process the meshes read by the pre-flight check are scored without being read again
+    problems = validate_folder(preds, kdir, rdir, scales, tmpl, keep=(executor in (None, "serial") and jobs == 1))
     if problems and not skip_invalid:
         more = f" (and {len(problems) - 1} more subject(s) with problems; --skip-invalid scores the others)" \
             if len(problems) > 1 else ""

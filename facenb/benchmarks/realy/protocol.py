@@ -433,7 +433,7 @@ def _is_prediction_path(x) -> bool:
 
 def load_subject(keypoints_dir: str | Path, regions_dir: str | Path, scale: float | np.ndarray | str | Path,
                  prediction: str | Path, template: RealyTemplate,
-                 mask: np.ndarray | str | Path | None = None) -> SubjectInputs:
+                 mask: np.ndarray | str | Path | None = None, *, reader=None) -> SubjectInputs:
     """Read one subject in the official folder layout and validate it (ground truth first, prediction second).
 
     Parameters
@@ -449,6 +449,9 @@ def load_subject(keypoints_dir: str | Path, regions_dir: str | Path, scale: floa
     template : RealyTemplate
     mask : array or path, optional
         Template vertex mask (0/1 per vertex).
+    reader : callable ``(path, need_faces=True) -> RealyMesh``, optional
+        OBJ reader (default :func:`read_obj`, the official semantics); the folder runner passes one that reuses
+        the meshes its pre-flight check has just read.
 
     The earlier order ``load_subject(prediction, keypoints_dir, regions_dir, scale, template, mask)`` still works:
     a first argument that is an ``.obj`` file while the fourth is not is read as that order.
@@ -483,7 +486,8 @@ def load_subject(keypoints_dir: str | Path, regions_dir: str | Path, scale: floa
     if not kp_path.is_file():
         raise InputError(f"no ground-truth keypoints for subject {sid} (missing subject)", kp_path,
                          "check --keypoints (REALY_HIFI3D_keypoints/) and the prediction's file name")
-    kp = read_obj(kp_path, need_faces=False).vertices
+    read = read_obj if reader is None else reader
+    kp = read(kp_path, need_faces=False).vertices
     if kp.shape != (N_KEYPOINTS, 3):
         raise InputError(f"expected {N_KEYPOINTS} keypoints, found {len(kp)}", kp_path,
                          "use REALY_HIFI3D_keypoints/<id>.obj from the REALY release")
@@ -491,8 +495,8 @@ def load_subject(keypoints_dir: str | Path, regions_dir: str | Path, scale: floa
     if not rdir.is_dir():
         raise InputError(f"no scan regions for subject {sid} (missing subject)", rdir,
                          "check --regions (REALY_scan_region/) and the prediction's file name")
-    regions = {r: read_obj(rdir / f"{r}.obj") for r in REGIONS}
-    pred = read_obj(pp)
+    regions = {r: read(rdir / f"{r}.obj") for r in REGIONS}
+    pred = read(pp)
     _check_prediction(pred, template, pp)
     if mask is not None and not isinstance(mask, np.ndarray):
         mask = _read_mask(mask, template.n_vertices)
