@@ -261,6 +261,9 @@ def _obj_decimals(seg: np.ndarray, start: np.ndarray, end: np.ndarray, dots: boo
     ndig = length - signed - (off > 0)
     if ndig.min() < 1:
         return None
+    fast = _obj_decimals_swar(seg, start, end, lead, signed, off)
+    if fast is not None:
+        return fast if len(fast) else None  # empty: a token holds a non-digit
     key = ((length * 32 + off) * 2 + signed).astype(np.int16)
     present = np.flatnonzero(np.bincount(key))
     if len(present) > 32:
@@ -289,6 +292,76 @@ def _obj_decimals(seg: np.ndarray, start: np.ndarray, end: np.ndarray, dots: boo
         if sgn:
             np.negative(val, out=val, where=seg[s] == 45)
         out[idx] = val
+    return out
+
+
+_U = np.uint64
+_SWAR_SHIFT = np.array([64 - 8 * k for k in range(9)], dtype=np.uint64)  # k digits to the top of the word
+_SWAR_FILL = np.array([0x3030303030303030 >> (8 * k) if k < 8 else 0 for k in range(9)], dtype=np.uint64)
+_POW10_INT = np.array([10 ** k for k in range(9)], dtype=np.uint64)
+
+
+def _swar8(words: np.ndarray, pos: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The integers written by the ``count[i]`` (0 to 8) ASCII digits at ``pos[i]``, eight bytes at a time (one
+    little-endian word per number: the digits are moved to its top, '0' bytes fill the rest, then three
+    multiply-shift-mask steps add the digit pairs, quadruples and octets), and whether all were digits."""
+    w = words[pos]
+    lo, hi = int(count.min()), int(count.max())
+    if lo == hi:  # one width: scalar shift and fill
+        w <<= _SWAR_SHIFT[lo]
+        w |= _SWAR_FILL[lo]
+    else:
+        w <<= _SWAR_SHIFT[count]
+        w |= _SWAR_FILL[count]
+    t = w + _U(0x0606060606060606)  # a byte is a digit iff its high nibble and that of byte + 6 are both 3
+    t &= _U(0xF0F0F0F0F0F0F0F0)
+    t >>= _U(4)
+    t |= w & _U(0xF0F0F0F0F0F0F0F0)
+    digits = bool((t == _U(0x3333333333333333)).all())
+    w &= _U(0x0F0F0F0F0F0F0F0F)
+    w *= _U(2561)
+    w >>= _U(8)
+    w &= _U(0x00FF00FF00FF00FF)
+    w *= _U(6553601)
+    w >>= _U(16)
+    w &= _U(0x0000FFFF0000FFFF)
+    w *= _U(42949672960001)
+    w >>= _U(32)
+    return w, digits
+
+
+def _obj_decimals_swar(seg, start, end, lead, signed, off) -> np.ndarray | None:
+    """:func:`_obj_decimals` for tokens with at most 8 digits before and 8 after the dot (a value below
+    ``2**53``): ``N = I * 10**k + F`` from two eight-digit words. ``None`` when a token does not fit; an empty
+    array when a token holds a non-digit."""
+    first = start + signed
+    dot = end - off  # the token's end when it has no dot
+    n_int = dot - first
+    n_frac = off - (off > 0)
+    if n_int.max() > 8 or n_frac.max() > 8:
+        return None
+    padded = np.empty(len(seg) + 8, dtype=np.uint8)
+    padded[:len(seg)] = seg
+    padded[len(seg):] = 32
+    words = np.ndarray((len(seg) + 1,), dtype="<u8", buffer=padded, strides=(1,))  # words[i]: bytes i..i+7
+    value, ok = _swar8(words, first, n_int)
+    if not ok:
+        return np.zeros(0)
+    k = int(n_frac.max())
+    same = k == int(n_frac.min())  # the usual fixed number of decimals: scalar powers of ten
+    if k > 0:
+        frac, ok = _swar8(words, dot + 1, n_frac)
+        if not ok:
+            return np.zeros(0)
+        value *= _POW10_INT[k] if same else _POW10_INT[n_frac]
+        value += frac
+        if value.max() > _U(2 ** 53):
+            return None
+    out = value.astype(np.float64)  # exact: below 2**53
+    if k > 0:
+        out /= _POW10[k] if same else _POW10[n_frac]  # one correctly rounded division by an exact power of ten
+    if (lead == 45).any():
+        np.negative(out, out=out, where=lead == 45)
     return out
 
 
