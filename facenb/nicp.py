@@ -16,9 +16,10 @@ node-arc incidence matrix of the source's unique edges, ``G = diag(g)`` the stif
 
 Solves: the 4n x 4n system is assembled directly in one fill-reducing order per source mesh (minimum degree on the
 vertex graph, each vertex's 4 unknowns kept together; computed once, reused by every factorisation of every stage).
-With CHOLMOD (``cvxopt.cholmod``, bundled in cvxopt's wheels) every system is solved directly: one symbolic
-supernodal Cholesky analysis per source mesh, one numeric factorisation and solve per step (~3x less CPU than the
-fallback on REALY's scan regions). Without cvxopt (or ``solver="scipy"``) each stage's first system is factorised
+With CHOLMOD (``cvxopt.cholmod``, bundled in cvxopt's wheels) every system is solved directly, as REALY does
+(``sksparse.cholmod.cholesky_AAt``, a fresh Cholesky factorisation of ``A^T A`` per step): one symbolic
+supernodal analysis per source mesh, one numeric factorisation and solve per step (~3x less CPU than the fallback
+on REALY's scan regions). Without cvxopt (or ``solver="scipy"``) each stage's first system is factorised
 with SuperLU and its later systems are solved by conjugate gradients preconditioned with that factorisation
 (relative energy-norm error 1e-12). The two paths agree to ~1e-10 relative (solver rounding).
 """
