@@ -264,6 +264,8 @@ def _obj_decimals(seg: np.ndarray, start: np.ndarray, end: np.ndarray, dots: boo
     fast = _obj_decimals_swar(seg, start, end, lead, signed, off)
     if fast is not None:
         return fast if len(fast) else None  # empty: a token holds a non-digit
+    if ndig.max() > 15:
+        return None  # N might exceed 2**53: numpy's text reader
     key = ((length * 32 + off) * 2 + signed).astype(np.int16)
     present = np.flatnonzero(np.bincount(key))
     if len(present) > 32:

@@ -123,6 +123,29 @@ def test_decimals_are_correctly_rounded():
     assert got.tobytes() == want.tobytes()
 
 
+@pytest.mark.parametrize("digits", [15, 16, 17])
+def test_long_decimals_are_read_as_float_reads_them(tmp_path, digits):
+    """Near and above 2**53 (16-17 digits, with and without a dot): the same float64 as Python's float()."""
+    rng = np.random.default_rng(digits)
+    rows = []
+    for _ in range(300):
+        d = "".join(rng.choice(list("0123456789"), size=digits))
+        k = int(rng.integers(0, digits))
+        rows.append(d[: digits - k] + ("." + d[digits - k:] if k else ""))
+    rows += ["9007199254740993", "9007199254740.993", "90071992547409.93", "12345678.12345678"]
+    rows += ["0"] * (-len(rows) % 3)
+    text = "".join(f"v {a} {b} {c}\n" for a, b, c in zip(rows[::3], rows[1::3], rows[2::3])) + "f 1 2 3\n"
+    _check(text, tmp_path)
+    want = np.array([float(t) for t in rows]).reshape(-1, 3)
+    assert load_mesh_bytes(text, tmp_path).tobytes() == want.tobytes()
+
+
+def load_mesh_bytes(text: str, tmp_path) -> np.ndarray:
+    p = tmp_path / "long.obj"
+    p.write_text(text)
+    return load_mesh(p).vertices
+
+
 def test_every_conformance_obj_reads_as_the_line_reader(conformance_dir):
     for p in sorted(conformance_dir.rglob("*.obj")):
         data = p.read_bytes()
