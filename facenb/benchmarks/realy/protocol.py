@@ -128,6 +128,9 @@ class RigidICPResult(NamedTuple):
         Updates applied (the official ``cur_iter``).
     errors : tuple of float
         The float32 alignment error of every iteration (the stopping criterion's input).
+    closest : (k, 3) float64
+        Closest points of the scan region's vertices on ``vertices`` (the last iteration's query, which the loop
+        makes on the final iterate).
     """
 
     vertices: np.ndarray
@@ -135,6 +138,7 @@ class RigidICPResult(NamedTuple):
     translation: np.ndarray
     iterations: int
     errors: tuple
+    closest: np.ndarray | None = None
 
 
 def region_rigid_icp(global_vertices: np.ndarray, faces: np.ndarray, scan_vertices: np.ndarray,
@@ -193,7 +197,7 @@ def region_rigid_icp(global_vertices: np.ndarray, faces: np.ndarray, scan_vertic
         kp_pred = (np.matmul(kp_pred, rot.T) + trans).astype(np.float32)
         r_cum = rot @ r_cum
         t_cum = t_cum @ rot.T + trans
-    return RigidICPResult(pv, r_cum, t_cum, it, tuple(errors))
+    return RigidICPResult(pv, r_cum, t_cum, it, tuple(errors), corr)
 
 
 # =============================================================================================================
@@ -205,6 +209,12 @@ def process_scan(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
 
     Returns ``(vertices (k, 3) float64, faces (m, 3) int64)``.
     """
+    keep, faces = _process_scan(vertices, faces)
+    return np.asarray(vertices, dtype=np.float64)[keep], faces
+
+
+def _process_scan(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`process_scan` as ``(kept vertex indices (k,), faces (m, 3) int64)``."""
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     referenced = np.zeros(len(v), dtype=bool)
@@ -219,7 +229,7 @@ def process_scan(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
     keep = ref_idx[first[order]]
     remap = np.zeros(len(v), dtype=np.int64)
     remap[ref_idx] = rank[inverse]
-    return v[keep], remap[f]
+    return keep, remap[f]
 
 
 #: REALY's non-rigid ICP schedule with keypoints (``nICP_with_keypoints``): one keypoint-only stage (α = 150,
@@ -516,8 +526,12 @@ def region_error(alignment: GlobalAlignment, faces: np.ndarray, masked_faces: np
     pv = rigid.vertices
     r_map = None if rigid.iterations == 0 else rigid.rotation
     t_map = None if rigid.iterations == 0 else rigid.translation
-    sv, sf = process_scan(scan.vertices, scan.faces)
-    corr, _ = masked_surface.query(sv, pv, r_map, t_map)
+    keep, sf = _process_scan(scan.vertices, scan.faces)
+    sv = np.asarray(scan.vertices, dtype=np.float64)[keep]
+    if masked_surface is surface and rigid.closest is not None and np.asarray(scan.vertices).dtype == np.float32:
+        corr = rigid.closest[keep]  # the rigid loop's last query: the same points on the same surface and iterate
+    else:
+        corr, _ = masked_surface.query(sv, pv, r_map, t_map)
     kname = _NONRIGID_KEYPOINTS[region]
     if kname is None:
         nr = nonrigid_icp(sv, sf, corr)
