@@ -10,10 +10,12 @@
  *   order (k,)   int64    out: triangle indices in leaf order
  *   box   (2k,6) float64  out: node bounding boxes (min xyz, max xyz)
  *   link  (2k,2) int64    out: internal node (left, right); leaf (-1 - start, count) into `order`
- *   Median split of the triangle centroids on the longest axis of their bounds, at most 4 triangles per leaf.
+ *   Median split of the triangle centroids on the longest axis of their bounds, at most 2 triangles per leaf.
  *
- * query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest)
+ * query(tri_sorted, pre, box, link, order, pos, points, hint, d2, face, closest)
  *   tri_sorted (k, 9) float64  tri[order] (leaf order)
+ *   pre        (k, 16) float64 per-triangle constants in leaf order (facenb.distance._triangle_constants; see
+ *                              tri_dist2 below: a cheap exact lower bound rejects most triangles)
  *   pos        (k,)   int64    position in leaf order of each original triangle (inverse of order)
  *   points     (n, 3) float64
  *   hint       (n,)   int64    a triangle per point whose distance starts the search (< 0: none); any value
@@ -21,6 +23,7 @@
  *   d2 (n,) float64, face (n,) int64, closest (n, 3) float64: out
  *   Branch and bound: a node is skipped when the squared distance from the point to its box is >= the best
  *   squared distance found so far, so the answer is the exact minimum over all triangles (ties: first found).
+ *   Points are processed in groups of GROUP sharing one list of candidate leaves (see query_points).
  *   Closest point on a triangle: Ericson, Real-Time Collision Detection (2005), 5.1.5, in float64; a triangle
  *   whose edge vectors have an exactly zero cross product (collinear or coincident corners), or where the
  *   formulas divide 0 by 0, is taken as its three edges (closest point on each segment, the nearest kept).
@@ -33,7 +36,7 @@
 #include <string.h>
 
 #ifndef LEAF_SIZE
-#define LEAF_SIZE 4
+#define LEAF_SIZE 2
 #endif
 #define STACK_MAX 256
 
@@ -258,38 +261,67 @@ edges:
     }
 }
 
-#ifdef COUNT
-static long long n_box=0, n_tri=0;
-#define CNT(x) (x)++
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* maxsd, branch-free (libm's fmax is a call; gcc may compile a ternary to a branch) */
+static inline double max2(double a, double b) { return _mm_cvtsd_f64(_mm_max_sd(_mm_set_sd(a), _mm_set_sd(b))); }
 #else
-#define CNT(x)
+static inline double max2(double a, double b) { return a > b ? a : b; }
 #endif
+
 static inline double box_dist2(const double *p, const double *bx)
 {
     /* branch-free: per axis, the gap max(lo - p, p - hi, 0) */
-    double gx = fmax(fmax(bx[0] - p[0], p[0] - bx[3]), 0.0);
-    double gy = fmax(fmax(bx[1] - p[1], p[1] - bx[4]), 0.0);
-    double gz = fmax(fmax(bx[2] - p[2], p[2] - bx[5]), 0.0);
+    double gx = max2(max2(bx[0] - p[0], p[0] - bx[3]), 0.0);
+    double gy = max2(max2(bx[1] - p[1], p[1] - bx[4]), 0.0);
+    double gz = max2(max2(bx[2] - p[2], p[2] - bx[5]), 0.0);
     return gx * gx + gy * gy + gz * gz;
 }
 
 static inline double box_box_dist2(const double *a, const double *b)
 {
-    double s = 0.0;
-    for (int d = 0; d < 3; d++) {
-        double v = 0.0;
-        if (a[3 + d] < b[d]) v = b[d] - a[3 + d];
-        else if (b[3 + d] < a[d]) v = a[d] - b[3 + d];
-        s += v * v;
-    }
-    return s;
+    double gx = max2(max2(b[0] - a[3], a[0] - b[3]), 0.0);
+    double gy = max2(max2(b[1] - a[4], a[1] - b[4]), 0.0);
+    double gz = max2(max2(b[2] - a[5], a[2] - b[5]), 0.0);
+    return gx * gx + gy * gy + gz * gz;
 }
 
 typedef struct {
-    const double *tri, *tribox, *box;
+    const double *tri, *pre, *box;
     const int64_t *link;
     Py_ssize_t k;
 } Tree;
+
+/*
+ * Squared distance from p to triangle j, or +inf when a lower bound already reaches `best`. Per triangle, 16
+ * precomputed doubles P: a, ab = b - a, ac = c - a, the Gram entries d00 = ab.ab, d01 = ab.ac, d11 = ac.ac, inv =
+ * 1 / (d00 d11 - d01^2) (0 for a triangle too flat for barycentrics), and the altitudes hA, hB, hC. With the
+ * projection's barycentrics (u, v, w) and h2 = |ap|^2 - (v ab.ap + w ac.ap), the squared distance to the plane,
+ * the distance to the triangle satisfies d^2 = h2 + L^2, L the in-plane distance from the projection to the
+ * triangle, and L >= max(-u hA, -v hB, -w hC, 0) (distance to the nearest violated edge line). Inside (u, v, w
+ * >= 0) the projection is the closest point; otherwise, when the bound does not reject the triangle, Ericson's
+ * test gives the closest point.
+ */
+static inline double tri_dist2(const double *p, const double *P, const double *tri9, double best, double *q)
+{
+    double inv = P[12];
+    if (inv == 0.0) return closest_on_triangle(p, tri9, q);
+    double ap0 = p[0] - P[0], ap1 = p[1] - P[1], ap2 = p[2] - P[2];
+    double d20 = ap0 * P[3] + ap1 * P[4] + ap2 * P[5];
+    double d21 = ap0 * P[6] + ap1 * P[7] + ap2 * P[8];
+    double v = (P[11] * d20 - P[10] * d21) * inv;
+    double w = (P[9] * d21 - P[10] * d20) * inv;
+    double u = 1.0 - v - w;
+    double h2 = ap0 * ap0 + ap1 * ap1 + ap2 * ap2 - (v * d20 + w * d21);
+    double l = max2(max2(-u * P[13], -v * P[14]), max2(-w * P[15], 0.0));
+    if (h2 + l * l >= best) return INFINITY;
+    if (u >= 0.0 && v >= 0.0 && w >= 0.0) {
+        for (int d = 0; d < 3; d++) q[d] = P[d] + v * P[3 + d] + w * P[6 + d];
+        double e0 = p[0] - q[0], e1 = p[1] - q[1], e2 = p[2] - q[2];
+        return e0 * e0 + e1 * e1 + e2 * e2;
+    }
+    return closest_on_triangle(p, tri9, q);
+}
 
 /* test the triangles of leaf `node` against p, updating best / bpos / bq */
 static inline void scan_leaf(const Tree *t, Py_ssize_t node, const double *p, double *best, Py_ssize_t *bpos,
@@ -298,9 +330,7 @@ static inline void scan_leaf(const Tree *t, Py_ssize_t node, const double *p, do
     Py_ssize_t start = (Py_ssize_t)(-1 - t->link[2 * node]), end = start + (Py_ssize_t)t->link[2 * node + 1];
     double q[3];
     for (Py_ssize_t j = start; j < end; j++) {
-        if (box_dist2(p, t->tribox + 6 * j) >= *best) continue;  /* the triangle's own box: a lower bound */
-        CNT(n_tri);
-        double s = closest_on_triangle(p, t->tri + 9 * j, q);
+        double s = tri_dist2(p, t->pre + 16 * j, t->tri + 9 * j, *best, q);
         if (s < *best) {
             *best = s; *bpos = j;
             bq[0] = q[0]; bq[1] = q[1]; bq[2] = q[2];
@@ -358,7 +388,7 @@ static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_
 }
 
 #ifndef GROUP
-#define GROUP 16
+#define GROUP 8
 #endif
 
 /*
@@ -385,7 +415,7 @@ static int query_points(const Tree *t, const int64_t *pos, const double *pts, co
             if (h >= 0 && h < t->k) bpos = (Py_ssize_t)pos[h];
             else if (i > 0 && out_pos[i - 1] >= 0) bpos = out_pos[i - 1];
             if (bpos >= 0) {
-                best = closest_on_triangle(p, t->tri + 9 * bpos, bq);
+                best = tri_dist2(p, t->pre + 16 * bpos, t->tri + 9 * bpos, INFINITY, bq);
             } else {
                 bq[0] = bq[1] = bq[2] = NAN;
                 if (descend(t, p, &best, &bpos, bq) < 0) return -1;
@@ -405,7 +435,6 @@ static int query_points(const Tree *t, const int64_t *pos, const double *pts, co
             double best = out_d2[i];
             Py_ssize_t bpos = out_pos[i];
             for (Py_ssize_t l = 0; l < nl; l++) {
-                CNT(n_box);
                 if (box_dist2(p, t->box + 6 * leaves[l]) >= best) continue;
                 scan_leaf(t, leaves[l], p, &best, &bpos, out_q + 3 * i);
             }
@@ -424,7 +453,7 @@ static PyObject *py_query(PyObject *self, PyObject *args)
                           &o[9], &o[10])) {
         return NULL;
     }
-    static const char *names[NARG] = {"tri_sorted", "tribox", "box", "link", "order", "pos", "points", "hint",
+    static const char *names[NARG] = {"tri_sorted", "pre", "box", "link", "order", "pos", "points", "hint",
                                       "d2", "face", "closest"};
     static const int writable[NARG] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
     Py_buffer v[NARG];
@@ -435,7 +464,7 @@ static PyObject *py_query(PyObject *self, PyObject *args)
         if (get_buffer(o[got], &v[got], writable[got], 8, names[got]) < 0) goto done;
     }
     Py_ssize_t k = v[0].len / 72, n_nodes = v[2].len / 48, n = v[6].len / 24;
-    if (k < 1 || n_nodes < 1 || v[1].len / 48 != k || v[3].len / 16 != n_nodes || v[4].len / 8 != k ||
+    if (k < 1 || n_nodes < 1 || v[1].len / 128 != k || v[3].len / 16 != n_nodes || v[4].len / 8 != k ||
         v[5].len / 8 != k || v[7].len / 8 != n || v[8].len / 8 != n || v[9].len / 8 != n || v[10].len / 24 != n) {
         PyErr_SetString(PyExc_ValueError, "_closest.query: inconsistent array sizes");
         goto done;
@@ -467,13 +496,7 @@ done:
     return result;
 }
 
-#ifdef COUNT
-static PyObject *py_stats(PyObject *self, PyObject *args) { PyObject *r = Py_BuildValue("LL", n_box, n_tri); n_box = n_tri = 0; return r; }
-#endif
 static PyMethodDef methods[] = {
-#ifdef COUNT
-    {"stats", py_stats, METH_NOARGS, ""},
-#endif
     {"build", py_build, METH_VARARGS, "build(tri, order, box, link) -> n_nodes: bounding-volume hierarchy."},
     {"query", py_query, METH_VARARGS,
      "query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest): exact closest points."},

@@ -65,7 +65,7 @@ class SurfaceQuery:
     """A bounding-volume hierarchy over a fixed triangle mesh, for repeated exact closest-point queries.
 
     The C engine (``facenb._closest``, see :func:`engine`) builds a binary tree of axis-aligned boxes (median
-    split of the triangle centroids on the longest axis, at most 4 triangles per leaf) and answers each query by
+    split of the triangle centroids on the longest axis, at most 2 triangles per leaf) and answers each query by
     branch and bound: a box is opened only if it is nearer than the best triangle found so far, so the answer is
     the minimum over all triangles; the closest point on a triangle is Ericson's (Real-Time Collision Detection,
     2005, 5.1.5) in float64. Without the C engine, libigl's ``AABB.squared_distance`` answers (same minimum).
@@ -104,8 +104,7 @@ class SurfaceQuery:
         self._pos = np.empty(k, dtype=np.int64)
         self._pos[order] = np.arange(k, dtype=np.int64)
         self._tri = np.ascontiguousarray(tri[order])
-        t3 = self._tri.reshape(-1, 3, 3)
-        self._tribox = np.ascontiguousarray(np.concatenate([t3.min(axis=1), t3.max(axis=1)], axis=1))
+        self._pre = _triangle_constants(self._tri)
 
     def query(self, points: np.ndarray, hint: np.ndarray | None = None) -> ClosestPoints:
         """Closest points on the surface for ``points (n, 3)``; see :class:`ClosestPoints`.
@@ -129,10 +128,31 @@ class SurfaceQuery:
             idx = np.empty(n, dtype=np.int64)
             closest = np.empty((n, 3), dtype=np.float64)
             if n:
-                _closest.query(self._tri, self._tribox, self._box, self._link, self._order, self._pos, p, h, d2, idx, closest)
+                _closest.query(self._tri, self._pre, self._box, self._link, self._order, self._pos, p, h, d2, idx, closest)
         diff = p - closest
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return ClosestPoints(dist, idx, closest)
+
+
+def _triangle_constants(tri: np.ndarray) -> np.ndarray:
+    """Per triangle ``(k, 9)`` rows ``a, b, c``: the 16 constants of ``facenb._closest``'s test (``a``, ``ab``,
+    ``ac``, ``ab.ab``, ``ab.ac``, ``ac.ac``, ``1 / (ab.ab ac.ac - (ab.ac)^2)`` and the altitudes from ``a``, ``b``,
+    ``c``). ``inv = 0`` marks a triangle too flat for well-conditioned barycentrics (squared sine of its angle at
+    ``a`` below 1e-6, i.e. under 0.06 degrees; zero-area ones included): the C code then uses Ericson's test alone,
+    so that no rounding of an ill-conditioned solve can reject the closest triangle."""
+    a, b, c = tri[:, 0:3], tri[:, 3:6], tri[:, 6:9]
+    ab, ac, bc = b - a, c - a, c - b
+    d00 = np.einsum("ij,ij->i", ab, ab)
+    d01 = np.einsum("ij,ij->i", ab, ac)
+    d11 = np.einsum("ij,ij->i", ac, ac)
+    det = d00 * d11 - d01 * d01
+    ok = det > 1e-6 * d00 * d11
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+        twice_area = np.sqrt(np.maximum(det, 0.0))
+        h = [np.where(ok, twice_area / np.sqrt(np.where(ok, np.einsum("ij,ij->i", e, e), 1.0)), 0.0)
+             for e in (bc, ac, ab)]  # altitude from a onto bc, from b onto ca, from c onto ab
+    return np.ascontiguousarray(np.column_stack([a, ab, ac, d00, d01, d11, inv, h[0], h[1], h[2]]))
 
 
 def spatial_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
@@ -276,12 +296,12 @@ class TrimeshSurface:
     """
 
     def __init__(self, reference: np.ndarray, faces: np.ndarray):
-        import igl
-
         self.reference = np.ascontiguousarray(reference, dtype=np.float64)
         self.faces = np.ascontiguousarray(faces, dtype=np.int64)
         if self.faces.ndim != 2 or self.faces.shape[1] != 3 or len(self.faces) == 0:
             raise ValueError("TrimeshSurface needs a non-empty (m, 3) array of triangles")
+        import igl  # (facenb._closest is ~15x slower than libigl on these unordered, unhinted queries)
+
         self._tree = igl.AABB()
         self._tree.init(self.reference, self.faces)
         self._ring = _face_rings(self.faces, len(self.reference))
@@ -296,20 +316,29 @@ class TrimeshSurface:
         n = n / np.where(ln > 0, ln, 1.0)[:, None]
         ring = np.where(self._ring >= 0, self._ring, 0)
         rv = f[ring]  # (m, k, 3) vertex ids of ring triangles
-        own = (rv[:, :, :, None] == f[:, None, None, :]).any(axis=3)
-        h = np.einsum("mkcj,mj->mkc", v[rv], n) - np.einsum("mj,mj->m", n, a)[:, None, None]
+        own = (rv == f[:, None, None, 0]) | (rv == f[:, None, None, 1]) | (rv == f[:, None, None, 2])
+        # height of every ring vertex above the plane, coordinate by coordinate (the sum order of the einsum
+        # "mkcj,mj->mkc", without its (m, k, 3, 3) gather)
+        h = v[:, 0][rv] * n[:, None, None, 0]
+        h += v[:, 1][rv] * n[:, None, None, 1]
+        h += v[:, 2][rv] * n[:, None, None, 2]
+        h -= np.einsum("mj,mj->m", n, a)[:, None, None]
         scale = float(np.abs(v).max()) if len(v) else 1.0
         tol = 1e-9 * max(scale, 1e-300)
         self._up = ((h > -tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
         self._down = ((h < tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
         self.boundary_tol = 1e-3 * max(1.0, scale / 10.0)
+        # every triangle's plane on the reference: a lower bound of a candidate's distance on a moved copy
+        self._ref_planes = self._planes(v, np.arange(len(f)), scale)
 
-    def _planes(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unit normals, plane offsets and degeneracy of every triangle of the mesh with vertices ``v``."""
-        a = v[self.faces[:, 0]]
-        n = np.cross(v[self.faces[:, 1]] - a, v[self.faces[:, 2]] - a)
+    def _planes(self, v: np.ndarray, which: np.ndarray, vmax: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit normals, plane offsets and degeneracy of the triangles ``which`` of the mesh with vertices ``v``
+        (``vmax = max |v|``)."""
+        f = self.faces[which]
+        a = v[f[:, 0]]
+        n = np.cross(v[f[:, 1]] - a, v[f[:, 2]] - a)
         ln = np.sqrt(np.einsum("ij,ij->i", n, n))
-        degen = ln <= 1e-12 * max(1.0, float(np.abs(v).max())) ** 2
+        degen = ln <= 1e-12 * max(1.0, vmax) ** 2
         n = n / np.where(degen, 1.0, ln)[:, None]
         return n, np.einsum("ij,ij->i", n, a), degen
 
@@ -331,24 +360,35 @@ class TrimeshSurface:
         # candidates among the ring triangles: (a) everything near the boundary of the found triangle, (b) elsewhere
         # only triangles bending towards the point; both only if their plane is close enough
         tri = v[self.faces[fid]]
-        fn, off, degen = self._planes(v)
-        side = np.einsum("ij,ij->i", fn[fid], p) - off[fid]
+        vmax = float(np.abs(v).max())
+        fn, off, degen = self._planes(v, fid, vmax)
+        side = np.einsum("ij,ij->i", fn, p) - off
         edge_d = np.full(len(p), np.inf)
         for i0, i1 in ((0, 1), (1, 2), (2, 0)):
             e = tri[:, i1] - tri[:, i0]
             le = np.sqrt(np.einsum("ij,ij->i", e, e))
             dd = np.linalg.norm(np.cross(e, close - tri[:, i0]), axis=1) / np.where(le > 0, le, 1.0)
             edge_d = np.minimum(edge_d, dd)
-        near_bd = (edge_d < self.boundary_tol) | degen[fid]
+        near_bd = (edge_d < self.boundary_tol) | degen
         ring = self._ring[fid]  # (n, k), -1 padded
         bend = np.where((side >= 0)[:, None], self._up[fid], self._down[fid])
         valid = (ring >= 0) & (ring != fid[:, None]) & (near_bd[:, None] | bend)
-        rf = np.where(valid, ring, 0)
-        plane = np.einsum("nkj,nj->nk", fn[rf], p) - off[rf]
-        near = valid & (degen[rf] | (plane * plane < d1[:, None] + _TRIMESH_MERGE_TOL * (1 + 1e-6)))
+        who, col = np.nonzero(valid)  # the plane test only where it is needed, row by row as before
+        cand = ring[who, col]
+        # |plane distance| on the reference (point mapped back) minus how far the queried vertices are from the
+        # mapped reference (float32 rounding) bounds the distance to the candidate from below: every candidate
+        # within the tie tolerance passes (a few more may: they are evaluated and lose, as on the exact planes)
+        if vertices is None:
+            dev = 0.0
+        else:
+            mapped = self.reference if rotation is None else self.reference @ rotation.T + translation
+            dev = float(np.abs(v - mapped).max())
+        dev += 1e-9 * max(1.0, vmax)
+        rn, roff, rdeg = self._ref_planes
+        plane = np.maximum(np.abs(np.einsum("ij,ij->i", rn[cand], q[who]) - roff[cand]) - dev, 0.0)
+        near = rdeg[cand] | (plane * plane < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6))
         if near.any():
-            who, col = np.nonzero(near)
-            cand = rf[who, col]
+            who, cand = who[near], cand[near]
             cl = _closest_on_triangles(v[self.faces[cand]], p[who])
             cvec = p[who] - cl
             cd = np.dot(cvec * cvec, [1.0, 1.0, 1.0])
