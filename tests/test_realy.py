@@ -429,6 +429,28 @@ def _grid(n=12, bump=0.0, seed=0):
     return v, f
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10 ** 6))
+def test_moved_copy_query_is_the_fresh_query(seed):
+    """A query on a rigidly moved, float32-rounded copy through the reference tree (``vertices, R, t``: the
+    candidate planes are the reference's, widened by the copy's measured deviation) returns exactly what a surface
+    built on the copy returns, ties included (points over vertices and edge midpoints, offset along a normal)."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    v, f = _grid(9, bump=rng.uniform(0, 2), seed=seed % 97)
+    rot = Rotation.from_rotvec(rng.normal(size=3) * rng.uniform(0, 3)).as_matrix()
+    t = rng.normal(size=3) * 10
+    moved = (v @ rot.T + t).astype(np.float32).astype(np.float64)
+    on = np.concatenate([v, (v[f[:, 0]] + v[f[:, 1]]) / 2, v[f].mean(axis=1)])
+    pts = on + rng.normal(size=on.shape) * rng.choice([0.0, 1e-3, 0.3], size=(len(on), 1))
+    pts = pts @ rot.T + t
+    got = realy.TrimeshSurface(v, f).query(pts, moved, rot, t)
+    ref = realy.TrimeshSurface(moved, f).query(pts)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[0], ref[0])
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 1000))
 def test_closest_points_are_closest(seed):
