@@ -502,3 +502,30 @@ def test_statistics_median_is_numpys_bit_for_bit(values):
     d = np.array(values, dtype=np.float64)
     with np.errstate(all="ignore"):
         assert np.float64(now.statistics(d).median_mm).tobytes() == np.median(d).tobytes()
+
+
+def test_cli_starts_now_with_one_blas_thread_unless_the_user_chose(conformance_dir, tmp_path):
+    """facenb now sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS to 1 before numpy is imported (not over the user's
+    choice, not for other commands), and prints the same numbers either way."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import os, sys; from facenb.cli import _single_threaded_blas; _single_threaded_blas(sys.argv[1]); "
+             "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+
+    def run(argv, **extra):
+        out = subprocess.run([sys.executable, *argv], env={**env, **extra}, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert run(["-c", probe, "now"]) == "1 1"
+    assert run(["-c", probe, "now"], OPENBLAS_NUM_THREADS="3") == "3 1"
+    assert run(["-c", probe, "realy"]) == "None None"
+    d = conformance_dir / "now" / "now01_james_decimated"
+    argv = ["-m", "facenb", "now", "--scan", str(d / "scan.obj"), "--scan-landmarks", str(d / "scan_lmks.pp"),
+            "--pred", str(d / "pred.obj"), "--pred-landmarks", str(d / "pred_lmks.txt")]
+    assert run(argv + ["--distances", str(tmp_path / "one.npy")]) == run(
+        argv + ["--distances", str(tmp_path / "two.npy")], OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")
+    assert np.load(tmp_path / "one.npy").tobytes() == np.load(tmp_path / "two.npy").tobytes()
