@@ -278,7 +278,7 @@ def _closest_on_triangles(tri: np.ndarray, points: np.ndarray) -> np.ndarray:
 class TrimeshSurface:
     """Closest points on a triangle mesh, as trimesh 3.12 ``mesh.nearest.on_surface`` returns them.
 
-    The exact closest triangle comes from a libigl AABB tree built once on ``reference`` vertices; queries on a
+    The exact closest triangle comes from a :class:`SurfaceQuery` built once on ``reference`` vertices; queries on a
     rigidly moved copy (``vertices ≈ reference R^T + t``, e.g. the float32-rounded iterates of the rigid ICP)
     pass ``(R, t)`` and the points are mapped back instead of rebuilding the tree; the closest point is then
     computed on the actual ``vertices``. trimesh's choice between near-equal candidates is reproduced: the
@@ -300,10 +300,7 @@ class TrimeshSurface:
         self.faces = np.ascontiguousarray(faces, dtype=np.int64)
         if self.faces.ndim != 2 or self.faces.shape[1] != 3 or len(self.faces) == 0:
             raise ValueError("TrimeshSurface needs a non-empty (m, 3) array of triangles")
-        import igl  # (facenb._closest is ~15x slower than libigl on these unordered, unhinted queries)
-
-        self._tree = igl.AABB()
-        self._tree.init(self.reference, self.faces)
+        self._tree = SurfaceQuery(self.reference, self.faces)
         self._ring = _face_rings(self.faces, len(self.reference))
         # which ring triangles rise above / dip below each triangle's plane (rigid-motion invariant): a
         # competitor at a near-equal distance from a point whose closest point is well inside a triangle must
@@ -343,17 +340,23 @@ class TrimeshSurface:
         return n, np.einsum("ij,ij->i", n, a), degen
 
     def query(self, points: np.ndarray, vertices: np.ndarray | None = None, rotation: np.ndarray | None = None,
-              translation: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              translation: np.ndarray | None = None, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Closest points ``(n, 3) float64`` and their triangles ``(n,) int64`` for ``points (n, 3)``.
 
         ``vertices`` (default: the reference) is the mesh actually queried; ``rotation``/``translation`` map the
-        reference onto it (``vertices ≈ reference @ R.T + t``).
+        reference onto it (``vertices ≈ reference @ R.T + t``). ``hint (n,) int``, optional: triangles a previous
+        query returned for the same (or nearby) points; it only shortens the search (:meth:`SurfaceQuery.query`).
+        Without it the points are searched in Z-order (:func:`spatial_order`).
         """
         p = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
         v = self.reference if vertices is None else np.asarray(vertices, dtype=np.float64)
         q = p if rotation is None else np.ascontiguousarray((p - translation) @ rotation)
-        _, fid, _ = self._tree.squared_distance(self.reference, self.faces, q)
-        fid = np.asarray(fid, dtype=np.int64)
+        if hint is not None or self._tree.engine != "c":
+            fid = np.array(self._tree.query(q, hint).face_index, dtype=np.int64)
+        else:
+            order = spatial_order(q)
+            fid = np.empty(len(q), dtype=np.int64)
+            fid[order] = self._tree.query(np.ascontiguousarray(q[order])).face_index
         close = _closest_on_triangles(v[self.faces[fid]], p)
         vec = p - close
         d1 = np.dot(vec * vec, [1.0, 1.0, 1.0])

@@ -131,6 +131,8 @@ class RigidICPResult(NamedTuple):
     closest : (k, 3) float64
         Closest points of the scan region's vertices on ``vertices`` (the last iteration's query, which the loop
         makes on the final iterate).
+    closest_faces : (k,) int64
+        Their triangles.
     """
 
     vertices: np.ndarray
@@ -139,6 +141,7 @@ class RigidICPResult(NamedTuple):
     iterations: int
     errors: tuple
     closest: np.ndarray | None = None
+    closest_faces: np.ndarray | None = None
 
 
 def region_rigid_icp(global_vertices: np.ndarray, faces: np.ndarray, scan_vertices: np.ndarray,
@@ -182,8 +185,10 @@ def region_rigid_icp(global_vertices: np.ndarray, faces: np.ndarray, scan_vertic
     err_pre = 0.0
     it = 0
     errors = []
+    fid = None
     while True:
-        corr, _ = surface.query(scan64, pv, None if it == 0 else r_cum, None if it == 0 else t_cum)
+        # the previous iteration's triangles as search hints (the answer does not depend on them)
+        corr, fid = surface.query(scan64, pv, None if it == 0 else r_cum, None if it == 0 else t_cum, hint=fid)
         src = np.vstack((corr, kp_pred))
         _, rot, trans = _official_fit(src, target, False)
         aligned = (np.matmul(src, rot.T) + trans).astype(np.float32)
@@ -197,7 +202,7 @@ def region_rigid_icp(global_vertices: np.ndarray, faces: np.ndarray, scan_vertic
         kp_pred = (np.matmul(kp_pred, rot.T) + trans).astype(np.float32)
         r_cum = rot @ r_cum
         t_cum = t_cum @ rot.T + trans
-    return RigidICPResult(pv, r_cum, t_cum, it, tuple(errors), corr)
+    return RigidICPResult(pv, r_cum, t_cum, it, tuple(errors), corr, fid)
 
 
 # =============================================================================================================
@@ -529,9 +534,10 @@ def region_error(alignment: GlobalAlignment, faces: np.ndarray, masked_faces: np
     keep, sf = _process_scan(scan.vertices, scan.faces)
     sv = np.asarray(scan.vertices, dtype=np.float64)[keep]
     if masked_surface is surface and rigid.closest is not None and np.asarray(scan.vertices).dtype == np.float32:
-        corr = rigid.closest[keep]  # the rigid loop's last query: the same points on the same surface and iterate
+        corr, cfid = rigid.closest[keep], rigid.closest_faces[keep]  # the rigid loop's last query: same points,
+        # same surface, same iterate
     else:
-        corr, _ = masked_surface.query(sv, pv, r_map, t_map)
+        corr, cfid = masked_surface.query(sv, pv, r_map, t_map)
     kname = _NONRIGID_KEYPOINTS[region]
     if kname is None:
         nr = nonrigid_icp(sv, sf, corr)
@@ -540,7 +546,7 @@ def region_error(alignment: GlobalAlignment, faces: np.ndarray, masked_faces: np
         pk = barycentric_keypoints(pv, template)[kidx]
         _, sidx = cKDTree(sv).query(np.asarray(gt_keypoints, np.float32)[kidx].astype(np.float64))
         nr = nonrigid_icp(sv, sf, corr, np.asarray(sidx, np.int64), pk)
-    q, _ = masked_surface.query(nr.vertices, pv, r_map, t_map)
+    q, _ = masked_surface.query(nr.vertices, pv, r_map, t_map, hint=cfid)  # deformed towards corr
     dist = np.sqrt(np.sum((q - sv) ** 2, axis=-1))
     err = dist.mean()
     return RegionResult(region, float(err), float(err * scale), dist * scale, sv, sf, nr.vertices,
