@@ -213,7 +213,7 @@ def _bench_now_dataset(folder: Path, repeat: int, official: dict) -> None:
                        repeat)
         out = tmp / "cmd"
         argv = _facenb_exe() + ["now", "--dataset", str(folder), "--predictions", str(folder / "predictions"),
-                                "--out", str(out)]
+                                "--out", str(out), "--no-progress"]  # no bar: the same on a terminal or not
         command = _best_command(argv, max(1, repeat - 1), before=lambda: shutil.rmtree(out, ignore_errors=True))
         cases = []
         for img in images:  # the baseline: one closest-point query per image, of its points on its aligned mesh
