@@ -412,11 +412,21 @@ static int query_points(const Tree *t, const int64_t *pos, const double *pts, co
             double best = INFINITY;
             Py_ssize_t bpos = -1;
             int64_t h = hint[i];
-            if (h >= 0 && h < t->k) bpos = (Py_ssize_t)pos[h];
-            else if (i > 0 && out_pos[i - 1] >= 0) bpos = out_pos[i - 1];
-            if (bpos >= 0) {
+            if (h >= 0 && h < t->k) {
+                bpos = (Py_ssize_t)pos[h];
                 best = tri_dist2(p, t->pre + 16 * bpos, t->tri + 9 * bpos, INFINITY, bq);
-            } else {
+            }
+            if (i > 0 && out_pos[i - 1] >= 0 && out_pos[i - 1] != bpos) {
+                /* the previous point's triangle: often nearer after a large move, and for points without hint */
+                double q[3];
+                Py_ssize_t j = out_pos[i - 1];
+                double s2 = tri_dist2(p, t->pre + 16 * j, t->tri + 9 * j, best, q);
+                if (s2 < best) {
+                    best = s2; bpos = j;
+                    bq[0] = q[0]; bq[1] = q[1]; bq[2] = q[2];
+                }
+            }
+            if (bpos < 0) {
                 bq[0] = bq[1] = bq[2] = NAN;
                 if (descend(t, p, &best, &bpos, bq) < 0) return -1;
             }

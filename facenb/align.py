@@ -474,7 +474,7 @@ def refine_scan_to_mesh(
     pts = np.ascontiguousarray(points, dtype=np.float64)
     query = SurfaceQuery(vertices, faces)
     n = len(pts)
-    order = spatial_order(pts)  # query in Z-order (faster tree walks), answers put back: same numbers
+    order = spatial_order(pts)  # work in Z-order (coherent tree walks); residuals put back in the caller's order
     pts_ordered = pts[order]
     nparam = 7 if scale else 6
     hint = [None]
@@ -485,43 +485,49 @@ def refine_scan_to_mesh(
         return 1.0, x[0:3], x[3:6]
 
     def fun(x):
+        # residuals and Jacobian rows in the points' Z-order (the sum of squares, J^T J and J^T f do not depend on
+        # the row order; only their floating-point summation order changes, at the 1e-16 level); the residuals
+        # are put back in the caller's order at the end
         s, rv, t = unpack(x)
         R, dR = rodrigues(rv)
         if s == 0.0:
-            local = SurfaceQuery(np.zeros_like(query.vertices), query.faces)  # all vertices collapse onto t
-            res = local.query(pts - t)
-            q_local = np.zeros_like(pts)
+            q_local = np.zeros_like(pts_ordered)  # all vertices collapse onto t: the closest point is t itself
         else:
             y = ((pts_ordered - t) @ R) / s  # R^T (p - t) / s, row form
-            q_local = np.empty_like(pts)
             # each point's closest triangle at the previous evaluation starts its search (same minimum, less work)
             found = query.query(y, hint=hint[0])
             hint[0] = found.face_index
-            q_local[order] = found.points
+            q_local = found.points
         q = s * (q_local @ R.T) + t
-        diff = pts - q
+        diff = pts_ordered - q
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         with np.errstate(invalid="ignore", divide="ignore"):
             u = diff / dist[:, None]
         u[dist == 0.0] = 0.0  # no direction at a contact point (the official Jacobian is NaN there)
-        J = np.zeros((n + (1 if scale else 0), nparam))
-        # u . (M q) = <M, u q^T>: one (n x 9) @ (9 x 4) product gives the scale and the 3 rotation columns
-        P = (u[:, :, None] * q_local[:, None, :]).reshape(n, 9)
-        D = P @ np.stack([R.ravel(), dR[0].ravel(), dR[1].ravel(), dR[2].ravel()], axis=1)
+        # d/dθ of u . (M q) for M in (R, dR/dr_0..2): with W = [R | dR_0 | dR_1 | dR_2]^T u (12 x n), column k of
+        # D is sum_j W[3k + j] q_j; computed on (3, n) rows, which numpy streams fastest
+        W = mcat_t(R, dR) @ u.T
+        qt = q_local.T
+        J = np.empty((n + (1 if scale else 0), nparam), order="F")  # column-major: each column written at once
         col = 0
         if scale:
-            J[:n, 0] = -D[:, 0]
+            J[:n, 0] = -(W[0] * qt[0] + W[1] * qt[1] + W[2] * qt[2])
             col = 1
-        J[:n, col:col + 3] = -s * D[:, 1:4]
+        for k in range(3):
+            J[:n, col + k] = (-s) * (W[3 + 3 * k] * qt[0] + W[4 + 3 * k] * qt[1] + W[5 + 3 * k] * qt[2])
         J[:n, col + 3:col + 6] = -u
         if scale:
             f = np.empty(n + 1)
             f[:n] = dist
             f[n] = scale_penalty * (abs(s) - s)
+            J[n, :] = 0.0
             J[n, 0] = scale_penalty * (np.sign(s) - 1.0)
         else:
             f = dist
         return f, J
+
+    def mcat_t(R, dR):
+        return np.concatenate([R, dR[0], dR[1], dR[2]], axis=1).T  # (12, 3)
 
     x0 = np.zeros(nparam)
     if scale:
@@ -533,5 +539,7 @@ def refine_scan_to_mesh(
         out = dogleg(fun, x0, delta_0=delta_0, e_3=e_3, maxiter=maxiter, solve=solve, callback=callback)
     s, rv, t = unpack(out.x)
     R, _ = rodrigues(rv)
-    return Refinement(Similarity(float(s), R, np.asarray(t, dtype=np.float64)), out.residuals[:n].copy(),
+    residuals = np.empty(n)
+    residuals[order] = out.residuals[:n]  # back to the caller's point order
+    return Refinement(Similarity(float(s), R, np.asarray(t, dtype=np.float64)), residuals,
                       out.iterations, out.evaluations, out.reason)
