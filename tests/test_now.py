@@ -529,3 +529,30 @@ def test_cli_starts_now_with_one_blas_thread_unless_the_user_chose(conformance_d
     assert run(argv + ["--distances", str(tmp_path / "one.npy")]) == run(
         argv + ["--distances", str(tmp_path / "two.npy")], OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")
     assert np.load(tmp_path / "one.npy").tobytes() == np.load(tmp_path / "two.npy").tobytes()
+
+
+@settings(max_examples=40)
+@given(seed=st.integers(0, 2**32 - 1), spread=st.floats(0.0, 0.3), cloud=st.booleans())
+def test_landmark_check_verdict_is_that_of_the_exact_distance(seed, spread, cloud):
+    """The geometry check tries a near vertex first (an upper bound): it refuses exactly the landmark sets whose
+    exact distance to the surface (to the nearest vertex for a point cloud) exceeds the limit, and says it."""
+    from hypothesis import assume
+
+    from facenb.landmarks import outer_eye_distance
+
+    verts, faces, lms = face_patch(3)
+    rng = np.random.default_rng(seed)
+    moved = lms + rng.normal(size=lms.shape) * spread * outer_eye_distance(lms)
+    f = None if cloud else faces
+    exact = now._surface_distance(moved, verts, f)
+    limit = now._SCAN_LANDMARK_OFF * outer_eye_distance(moved)
+    try:
+        now._check_geometry(verts, f, moved, "scan", "mesh", "landmarks")
+        refused = None
+    except InputError as exc:
+        assume("not on this mesh" in str(exc))  # not the extent check
+        refused = str(exc)
+    assert (refused is not None) == bool(exact.max() > limit)
+    if refused:
+        k = int(np.argmax(exact))
+        assert f"landmark {k} " in refused and f"{exact[k]:.4g} units" in refused
