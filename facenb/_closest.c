@@ -369,8 +369,9 @@ static int descend(const Tree *t, const double *p, double *best, Py_ssize_t *bpo
     return 0;
 }
 
-/* the leaves whose box is within squared distance r2 of the box g; returns their count or -1 on overflow */
-static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_ssize_t *out)
+/* the leaves whose box is within squared distance r2 of the box g; returns their count, cap + 1 as soon as there
+   are more than cap of them, or -1 on overflow */
+static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_ssize_t *out, Py_ssize_t cap)
 {
     Py_ssize_t stack[STACK_MAX];
     Py_ssize_t top = 0, n = 0;
@@ -379,7 +380,11 @@ static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_
     while (top > 0) {
         Py_ssize_t node = stack[--top];
         int64_t l0 = t->link[2 * node], l1 = t->link[2 * node + 1];
-        if (l0 < 0) { out[n++] = node; continue; }
+        if (l0 < 0) {
+            if (n == cap) return cap + 1;
+            out[n++] = node;
+            continue;
+        }
         if (top + 2 > STACK_MAX) return -1;
         if (box_box_dist2(g, t->box + 6 * l1) <= r2) stack[top++] = (Py_ssize_t)l1;
         if (box_box_dist2(g, t->box + 6 * l0) <= r2) stack[top++] = (Py_ssize_t)l0;
@@ -389,6 +394,9 @@ static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_
 
 #ifndef GROUP
 #define GROUP 8
+#endif
+#ifndef MAX_SHARED
+#define MAX_SHARED 64
 #endif
 
 /*
@@ -438,8 +446,16 @@ static int query_points(const Tree *t, const int64_t *pos, const double *pts, co
                 if (p[d] > gbox[3 + d]) gbox[3 + d] = p[d];
             }
         }
-        Py_ssize_t nl = leaves_near_box(t, gbox, u2, leaves);
+        Py_ssize_t nl = leaves_near_box(t, gbox, u2, leaves, MAX_SHARED);
         if (nl < 0) return -1;
+        if (nl > MAX_SHARED) {
+            /* far from the surface, or a spread-out group: the shared list would be long, so each point descends
+               the tree on its own, from its bound */
+            for (Py_ssize_t i = g0; i < g1; i++) {
+                if (descend(t, pts + 3 * i, out_d2 + i, out_pos + i, out_q + 3 * i) < 0) return -1;
+            }
+            continue;
+        }
         for (Py_ssize_t i = g0; i < g1; i++) {
             const double *p = pts + 3 * i;
             double best = out_d2[i];
