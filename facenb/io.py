@@ -396,6 +396,29 @@ def _obj_vertices(seg: np.ndarray, at: np.ndarray) -> np.ndarray | None:
     return None if val is None else val.reshape(-1, 3)
 
 
+def _obj_indices(seg: np.ndarray, start: np.ndarray, end: np.ndarray, n: int) -> np.ndarray | None:
+    """0-based int64 vertex indices of the face tokens (``i`` -> ``i - 1``, ``-i`` -> ``n - i``), or ``None``."""
+    lead = seg[start]
+    width = end - start
+    if width.max() <= 8 and not ((lead == 45) | (lead == 43)).any():  # the usual: unsigned, at most 8 digits
+        padded = np.empty(len(seg) + 8, dtype=np.uint8)
+        padded[:len(seg)] = seg
+        padded[len(seg):] = 32
+        words = np.ndarray((len(seg) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+        value, ok = _swar8(words, start, width)
+        if not ok:
+            return None
+        idx = value.astype(np.int64)
+        idx -= 1
+        idx[idx < 0] = n  # index 0: out of range, as n + 0 (load_mesh says so)
+        return idx
+    val = _obj_decimals(seg, start, end, dots=False)
+    if val is None:
+        return None
+    t = val.astype(np.int64)
+    return np.where(t > 0, t - 1, n + t)
+
+
 def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int) -> np.ndarray | None:
     """``(m, 3)`` int64 0-based triangles of the 'f' lines (polygons fan-split), or ``None``."""
     tokens = _obj_tokens(seg, at, slash_ends=True)
@@ -404,11 +427,9 @@ def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int) -> np.ndarray | None:
     start, end, first, count = tokens
     if len(count) == 0 or count.min() < 3:
         return None
-    val = _obj_decimals(seg, start, end, dots=False)
-    if val is None:
+    idx = _obj_indices(seg, start, end, n)
+    if idx is None:
         return None
-    t = val.astype(np.int64)
-    idx = np.where(t > 0, t - 1, n + t)
     k = int(count.max())
     if k == count.min():  # all lines have k vertices
         idx = idx.reshape(-1, k)

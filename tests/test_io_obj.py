@@ -83,6 +83,7 @@ def test_vectorised_reader_is_the_line_reader(tmp_path_factory, text):
     "v 1 2 3 # note\nv 4 5 6\nv 7 8 9\nf 1 2 3 4 5\n",  # a comment after x y z; a pentagon
     "v 1 2 3\r\nv 4 5 6\r\nv 7 8 9\r\nf 1 2 3\r\n",
     "v\t1\t2\t3\nf\t1 1 1\n",
+    "v 1 2 3\nv 4 5 6\nv 7 8 9\nf 0 1 2\nf 000000003 +2 1\n",  # index 0 (out of range), 9 digits, a sign
     "v 1 2 3\nv 1 2 3\nv 1 2 3\nvt 0 0\nf 1 2 3\nvn 0 0 1\nf 3 2 1\nv 9 9 9\nf 4 1 2\n",  # interleaved blocks
 ])
 def test_vectorised_reader_cases(tmp_path, text):
