@@ -85,25 +85,28 @@ static Py_ssize_t build_node(Builder *b, Py_ssize_t start, Py_ssize_t end)
 {
     Py_ssize_t node = b->n_nodes++;
     double *bx = b->box + 6 * node;
-    double clo[3] = {INFINITY, INFINITY, INFINITY}, chi[3] = {-INFINITY, -INFINITY, -INFINITY};
-    bx[0] = bx[1] = bx[2] = INFINITY;
-    bx[3] = bx[4] = bx[5] = -INFINITY;
-    for (Py_ssize_t i = start; i < end; i++) {
-        double lo[3], hi[3];
-        int64_t f = b->order[i];
-        tri_bounds(b->tri + 9 * f, lo, hi);
-        for (int d = 0; d < 3; d++) {
-            if (lo[d] < bx[d]) bx[d] = lo[d];
-            if (hi[d] > bx[3 + d]) bx[3 + d] = hi[d];
-            double c = b->cen[3 * f + d];
-            if (c < clo[d]) clo[d] = c;
-            if (c > chi[d]) chi[d] = c;
-        }
-    }
     if (end - start <= LEAF_SIZE) {
+        bx[0] = bx[1] = bx[2] = INFINITY;
+        bx[3] = bx[4] = bx[5] = -INFINITY;
+        for (Py_ssize_t i = start; i < end; i++) {
+            double lo[3], hi[3];
+            tri_bounds(b->tri + 9 * b->order[i], lo, hi);
+            for (int d = 0; d < 3; d++) {
+                if (lo[d] < bx[d]) bx[d] = lo[d];
+                if (hi[d] > bx[3 + d]) bx[3 + d] = hi[d];
+            }
+        }
         b->link[2 * node] = -1 - (int64_t)start;
         b->link[2 * node + 1] = (int64_t)(end - start);
         return node;
+    }
+    double clo[3] = {INFINITY, INFINITY, INFINITY}, chi[3] = {-INFINITY, -INFINITY, -INFINITY};
+    for (Py_ssize_t i = start; i < end; i++) {
+        const double *c = b->cen + 3 * b->order[i];
+        for (int d = 0; d < 3; d++) {
+            if (c[d] < clo[d]) clo[d] = c[d];
+            if (c[d] > chi[d]) chi[d] = c[d];
+        }
     }
     int axis = 0;
     double ext = chi[0] - clo[0];
@@ -116,6 +119,13 @@ static Py_ssize_t build_node(Builder *b, Py_ssize_t start, Py_ssize_t end)
     Py_ssize_t right = build_node(b, mid, end);
     b->link[2 * node] = (int64_t)left;
     b->link[2 * node + 1] = (int64_t)right;
+    /* the node's box is the union of its children's (computed bottom-up: each triangle's bounds read once) */
+    bx = b->box + 6 * node;
+    const double *bl = b->box + 6 * left, *br = b->box + 6 * right;
+    for (int d = 0; d < 3; d++) {
+        bx[d] = bl[d] < br[d] ? bl[d] : br[d];
+        bx[3 + d] = bl[3 + d] > br[3 + d] ? bl[3 + d] : br[3 + d];
+    }
     return node;
 }
 
