@@ -110,7 +110,7 @@ class _BlockSystem:
         ec = np.concatenate([(4 * j[:, None] + k4).ravel(), (4 * i[:, None] + k4).ravel()])
         rows = np.concatenate([dr, er])
         cols = np.concatenate([dc, ec])
-        self._order = np.lexsort((rows, cols))
+        self._order = np.argsort(cols * (4 * n) + rows)  # CSC order (column, then row; the keys are unique)
         self._indices = rows[self._order].astype(np.int32)
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=4 * n))]).astype(np.int32)
         self._n_edge = len(edges)
