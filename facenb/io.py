@@ -215,13 +215,14 @@ def _obj_tokens(seg: np.ndarray, at: np.ndarray, slash_ends: bool):
         if (sep[:-1] & slash[1:]).any():
             return None
         stop = sep | slash
-        start = np.flatnonzero(stop[:-1] & ~stop[1:]) + 1
-        end = np.flatnonzero(~stop[:-1] & stop[1:]) + 1
+        edge = np.flatnonzero(stop[:-1] != stop[1:]) + 1
+        start, end = edge[0::2], edge[1::2]
         keep = sep[start - 1]  # a run after a '/' is a texture or normal index
         start, end = start[keep], end[keep]
     else:
-        start = np.flatnonzero(sep[:-1] & ~sep[1:]) + 1  # seg[0] is the blanked keyword: no token starts at 0
-        end = np.flatnonzero(~sep[:-1] & sep[1:]) + 1  # seg ends with LF: every token ends
+        # seg[0] is the blanked keyword and seg ends with LF: the edges alternate, token start then token end
+        edge = np.flatnonzero(sep[:-1] != sep[1:]) + 1
+        start, end = edge[0::2], edge[1::2]
     n, lines = len(start), len(at)
     k = n // lines
     if k * lines == n and k > 0:  # k tokens on every line? (token i k on line i and token i k + k - 1 before i + 1)
