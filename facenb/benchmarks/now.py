@@ -583,9 +583,9 @@ def _scan_entry(scan: str | Path, scan_landmarks: str | Path) -> dict:
     for arr in (mesh.vertices, mesh.faces, landmarks):
         arr.flags.writeable = False
     entry = {"mesh": mesh, "landmarks": landmarks, "checked": False}
-    if None not in key:
+    if None not in key and _SCAN_CACHE_SIZE > 0:
         while len(_SCAN_CACHE) >= _SCAN_CACHE_SIZE:
-            _SCAN_CACHE.pop(next(iter(_SCAN_CACHE)))
+            _SCAN_CACHE.pop(next(iter(_SCAN_CACHE)))  # the oldest
         _SCAN_CACHE[key] = entry
     return entry
 
