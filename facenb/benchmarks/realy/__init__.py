@@ -1,8 +1,8 @@
 """REALY region metric (Chai et al., "REALY: Rethinking the Evaluation of 3D Face Reconstruction", ECCV 2022).
 
 Reproduces the official scorer ``czh-98/REALY`` (``main.py`` with ``utils/gICP.py``, ``utils/rICP.py``,
-``utils/eval.py``, ``utils/NICP.py``, ``utils/util.py``, ``utils/io_obj.py``) with numpy, scipy and libigl only
-(no scikit-sparse / CHOLMOD, no trimesh in the loop). Per subject and region ``r`` in (nose, mouth, forehead,
+``utils/eval.py``, ``utils/NICP.py``, ``utils/util.py``, ``utils/io_obj.py``) with numpy, scipy, libigl and the
+CHOLMOD bundled in cvxopt's wheels (no scikit-sparse build, no trimesh in the loop). Per subject and region ``r`` in (nose, mouth, forehead,
 cheek):
 
 1. **Keypoints.** The 85 REALY keypoints of a prediction are barycentric combinations on the template's
@@ -37,15 +37,16 @@ cheek):
    rounded); the printed average / median / standard deviation (ddof = 1) per region are computed from those
    truncated values, ``all`` = mean of the four region averages.
 
-Closest points are exact (libigl AABB), with trimesh 3.12's choice between two candidate triangles whose
+Closest points are exact (:class:`facenb.distance.SurfaceQuery`), with trimesh 3.12's choice between two candidate triangles whose
 squared distances differ by less than ``1e-8`` (the one whose normal best faces the query point) reproduced
 (:class:`facenb.distance.TrimeshSurface`), because the official numbers depend on it at the 1e-6 mm level.
 
-Sparse solves: the official code factorises ``A^T A`` with CHOLMOD at every step. Here every stage's first
-system is factorised with SuperLU (scipy) and the stage's later systems are solved by preconditioned conjugate
-gradients with that factorisation, to a relative energy-norm error of 1e-12 (the first, keypoint-only stage
-is solved in closed form through the grounded scalar Laplacian). The solutions agree with a direct solve to
-~1e-11 relative, below the scorer's own sensitivity: perturbing the official pipeline's solves by 1e-10
+Sparse solves: the official code factorises ``A^T A`` with CHOLMOD at every step; so does facenb (cvxopt's
+CHOLMOD: the matrix assembled in one fill-reducing order per region, its pattern analysed once, a supernodal
+factorisation per step). Without cvxopt every stage's first system is factorised with SuperLU (scipy) and the
+stage's later systems are solved by preconditioned conjugate gradients with that factorisation, to a relative
+energy-norm error of 1e-12. The first, keypoint-only stage is solved in closed form through the grounded scalar
+Laplacian. The two paths agree to ~1e-11 relative, below the scorer's own sensitivity: perturbing the official pipeline's solves by 1e-10
 moves a region error by up to ~5e-7 mm, so agreement with the official digits beyond ~1e-6 mm cannot be
 expected from any independent solver (CHOLMOD builds included).
 
