@@ -20,7 +20,9 @@ outputs into a fresh folder) and the whole ``facenb now --dataset ... --out ...`
 one trimesh ``closest_point`` query per image.
 
 CPU time (``time.process_time``; children's user+sys for the subprocess) and wall clock, best of a few runs: the
-machine may be shared, so CPU time is the steadier number. Each timed call starts without facenb's in-process
+machine may be shared, so CPU time is the steadier number. Like ``facenb now``, the NoW rows run OpenBLAS/OpenMP
+with one thread unless ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` are set (the other benchmarks run with the
+environment as given). Each timed call starts without facenb's in-process
 scan cache (``now._SCAN_CACHE``) and, in dataset mode, with an empty output folder (no runner cache). The commands
 run with compiled bytecode, as from an installed package (``PYTHONPYCACHEPREFIX`` in a temporary folder,
 ``PYTHONDONTWRITEBYTECODE`` unset for them, one untimed warm-up run). No ratio against a figure not measured in
@@ -41,8 +43,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import trimesh
+# As facenb now does (facenb.cli): one OpenBLAS/OpenMP thread unless the user chose, set before numpy is imported,
+# so that the in-process rows measure what the command runs; the other benchmarks get the user's environment back.
+_USER_THREADS = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+for _k in _USER_THREADS:
+    os.environ.setdefault(_k, "1")
+
+import numpy as np  # noqa: E402
+import trimesh  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -262,9 +270,11 @@ def main() -> int:
         shutil.rmtree(_PYCACHE, ignore_errors=True)
     if "--now-only" in sys.argv[1:]:
         return 0
+    env = {k: v for k, v in os.environ.items() if k not in _USER_THREADS}
+    env.update({k: v for k, v in _USER_THREADS.items() if v is not None})
     for extra in sorted(Path(__file__).parent.glob("bench_*.py")):
         sys.stdout.flush()
-        subprocess.run([sys.executable, str(extra)], check=False)
+        subprocess.run([sys.executable, str(extra)], check=False, env=env)
     return 0
 
 
