@@ -12,11 +12,14 @@
  *   link  (2k,2) int64    out: internal node (left, right); leaf (-1 - start, count) into `order`
  *   Median split of the triangle centroids on the longest axis of their bounds, at most 2 triangles per leaf.
  *
- * query(tri_sorted, pre, box, link, order, pos, points, hint, d2, face, closest)
+ * query(tri_sorted, pre, box, link, order, pos, points, hint, d2, face, closest, pre2, leafidx)
  *   tri_sorted (k, 9) float64  tri[order] (leaf order)
  *   pre        (k, 16) float64 per-triangle constants in leaf order (facenb.distance._triangle_constants; see
  *                              tri_dist2 below: a cheap exact lower bound rejects most triangles)
  *   pos        (k,)   int64    position in leaf order of each original triangle (inverse of order)
+ *   pre2       (L, 17, 2) float64  per leaf, `pre` of its first and last triangle side by side (+ a mask that
+ *                              is all ones, or 0 for a flat triangle), for the two-at-a-time SSE2 bound
+ *   leafidx    (n_nodes,) int64    row of pre2 of each leaf node
  *   points     (n, 3) float64
  *   hint       (n,)   int64    a triangle per point whose distance starts the search (< 0: none); any value
  *                              gives the same minimum distance, a good one only prunes more of the tree
@@ -300,6 +303,8 @@ typedef struct {
     const double *tri, *pre, *box;
     const int64_t *link;
     Py_ssize_t k;
+    const double *pre2;      /* per leaf, its (up to) 2 triangles' constants interleaved: 17 pairs */
+    const int64_t *leafidx;  /* node -> row of pre2 (leaves only) */
 } Tree;
 
 /*
@@ -337,9 +342,49 @@ static inline double tri_dist2(const double *p, const double *P, const double *t
 static inline void scan_leaf(const Tree *t, Py_ssize_t node, const double *p, double *best, Py_ssize_t *bpos,
                              double *bq)
 {
-    Py_ssize_t start = (Py_ssize_t)(-1 - t->link[2 * node]), end = start + (Py_ssize_t)t->link[2 * node + 1];
+    Py_ssize_t start = (Py_ssize_t)(-1 - t->link[2 * node]), count = (Py_ssize_t)t->link[2 * node + 1];
     double q[3];
-    for (Py_ssize_t j = start; j < end; j++) {
+#if defined(__SSE2__)
+    /* the lower bound of tri_dist2 for both triangles of the leaf at once (a leaf of one triangle holds it twice),
+       same operations in the same order; a flat triangle's bound is masked to 0 (always tested exactly) */
+    if (count <= 2) {
+        const double *P = t->pre2 + 34 * t->leafidx[node];
+        __m128d px = _mm_set1_pd(p[0]), py = _mm_set1_pd(p[1]), pz = _mm_set1_pd(p[2]);
+        __m128d ap0 = _mm_sub_pd(px, _mm_loadu_pd(P)), ap1 = _mm_sub_pd(py, _mm_loadu_pd(P + 2));
+        __m128d ap2 = _mm_sub_pd(pz, _mm_loadu_pd(P + 4));
+        __m128d d20 = _mm_add_pd(_mm_add_pd(_mm_mul_pd(ap0, _mm_loadu_pd(P + 6)),
+                                            _mm_mul_pd(ap1, _mm_loadu_pd(P + 8))),
+                                 _mm_mul_pd(ap2, _mm_loadu_pd(P + 10)));
+        __m128d d21 = _mm_add_pd(_mm_add_pd(_mm_mul_pd(ap0, _mm_loadu_pd(P + 12)),
+                                            _mm_mul_pd(ap1, _mm_loadu_pd(P + 14))),
+                                 _mm_mul_pd(ap2, _mm_loadu_pd(P + 16)));
+        __m128d d00 = _mm_loadu_pd(P + 18), d01 = _mm_loadu_pd(P + 20), d11 = _mm_loadu_pd(P + 22);
+        __m128d inv = _mm_loadu_pd(P + 24);
+        __m128d v = _mm_mul_pd(_mm_sub_pd(_mm_mul_pd(d11, d20), _mm_mul_pd(d01, d21)), inv);
+        __m128d w = _mm_mul_pd(_mm_sub_pd(_mm_mul_pd(d00, d21), _mm_mul_pd(d01, d20)), inv);
+        __m128d u = _mm_sub_pd(_mm_sub_pd(_mm_set1_pd(1.0), v), w);
+        __m128d sq = _mm_add_pd(_mm_add_pd(_mm_mul_pd(ap0, ap0), _mm_mul_pd(ap1, ap1)), _mm_mul_pd(ap2, ap2));
+        __m128d h2 = _mm_sub_pd(sq, _mm_add_pd(_mm_mul_pd(v, d20), _mm_mul_pd(w, d21)));
+        __m128d zero = _mm_setzero_pd();
+        __m128d la = _mm_max_pd(_mm_sub_pd(zero, _mm_mul_pd(u, _mm_loadu_pd(P + 26))),
+                                _mm_sub_pd(zero, _mm_mul_pd(v, _mm_loadu_pd(P + 28))));
+        __m128d lb = _mm_max_pd(_mm_sub_pd(zero, _mm_mul_pd(w, _mm_loadu_pd(P + 30))), zero);
+        __m128d l = _mm_max_pd(la, lb);
+        __m128d bound = _mm_and_pd(_mm_add_pd(h2, _mm_mul_pd(l, l)), _mm_loadu_pd(P + 32));
+        int m = _mm_movemask_pd(_mm_cmplt_pd(bound, _mm_set1_pd(*best)));
+        for (Py_ssize_t lane = 0; lane < count; lane++) {
+            if (!(m & (1 << lane))) continue;
+            Py_ssize_t j = start + lane;
+            double s = tri_dist2(p, t->pre + 16 * j, t->tri + 9 * j, *best, q);
+            if (s < *best) {
+                *best = s; *bpos = j;
+                bq[0] = q[0]; bq[1] = q[1]; bq[2] = q[2];
+            }
+        }
+        return;
+    }
+#endif
+    for (Py_ssize_t j = start; j < start + count; j++) {
         double s = tri_dist2(p, t->pre + 16 * j, t->tri + 9 * j, *best, q);
         if (s < *best) {
             *best = s; *bpos = j;
@@ -483,15 +528,15 @@ static int query_points(const Tree *t, const int64_t *pos, const double *pts, co
 
 static PyObject *py_query(PyObject *self, PyObject *args)
 {
-    enum { NARG = 11 };
+    enum { NARG = 13 };
     PyObject *o[NARG];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
-                          &o[9], &o[10])) {
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                          &o[9], &o[10], &o[11], &o[12])) {
         return NULL;
     }
     static const char *names[NARG] = {"tri_sorted", "pre", "box", "link", "order", "pos", "points", "hint",
-                                      "d2", "face", "closest"};
-    static const int writable[NARG] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1};
+                                      "d2", "face", "closest", "pre2", "leafidx"};
+    static const int writable[NARG] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0};
     Py_buffer v[NARG];
     int got = 0;
     PyObject *result = NULL;
@@ -501,12 +546,13 @@ static PyObject *py_query(PyObject *self, PyObject *args)
     }
     Py_ssize_t k = v[0].len / 72, n_nodes = v[2].len / 48, n = v[6].len / 24;
     if (k < 1 || n_nodes < 1 || v[1].len / 128 != k || v[3].len / 16 != n_nodes || v[4].len / 8 != k ||
-        v[5].len / 8 != k || v[7].len / 8 != n || v[8].len / 8 != n || v[9].len / 8 != n || v[10].len / 24 != n) {
+        v[5].len / 8 != k || v[7].len / 8 != n || v[8].len / 8 != n || v[9].len / 8 != n || v[10].len / 24 != n ||
+        v[12].len / 8 != n_nodes || v[11].len % 272 != 0) {
         PyErr_SetString(PyExc_ValueError, "_closest.query: inconsistent array sizes");
         goto done;
     }
     Tree t = {(const double *)v[0].buf, (const double *)v[1].buf, (const double *)v[2].buf,
-              (const int64_t *)v[3].buf, k};
+              (const int64_t *)v[3].buf, k, (const double *)v[11].buf, (const int64_t *)v[12].buf};
     const int64_t *order = (const int64_t *)v[4].buf, *pos = (const int64_t *)v[5].buf;
     int64_t *out_f = (int64_t *)v[9].buf;
     leaves = (Py_ssize_t *)malloc(sizeof(Py_ssize_t) * (size_t)n_nodes);

@@ -105,6 +105,16 @@ class SurfaceQuery:
         self._pos[order] = np.arange(k, dtype=np.int64)
         self._tri = np.ascontiguousarray(tri[order])
         self._pre = _triangle_constants(self._tri)
+        # per leaf (at most 2 triangles), both triangles' constants side by side for the SSE2 bound, + a mask
+        # (all bits set, or 0 for a triangle flagged flat: its bound is then 0 and it is always tested exactly)
+        leaf = np.nonzero(self._link[:, 0] < 0)[0]
+        start = -1 - self._link[leaf, 0]
+        lanes = np.stack([start, start + self._link[leaf, 1] - 1], axis=1)
+        mask = np.where(self._pre[:, 12] != 0.0, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0)).view(np.float64)
+        pre = np.column_stack([self._pre, mask])
+        self._pre2 = np.ascontiguousarray(pre[lanes].transpose(0, 2, 1))
+        self._leafidx = np.zeros(len(self._link), dtype=np.int64)
+        self._leafidx[leaf] = np.arange(len(leaf), dtype=np.int64)
 
     def query(self, points: np.ndarray, hint: np.ndarray | None = None) -> ClosestPoints:
         """Closest points on the surface for ``points (n, 3)``; see :class:`ClosestPoints`.
@@ -128,7 +138,8 @@ class SurfaceQuery:
             idx = np.empty(n, dtype=np.int64)
             closest = np.empty((n, 3), dtype=np.float64)
             if n:
-                _closest.query(self._tri, self._pre, self._box, self._link, self._order, self._pos, p, h, d2, idx, closest)
+                _closest.query(self._tri, self._pre, self._box, self._link, self._order, self._pos, p, h, d2, idx,
+                               closest, self._pre2, self._leafidx)
         diff = p - closest
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return ClosestPoints(dist, idx, closest)
