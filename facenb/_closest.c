@@ -5,11 +5,12 @@
  * compiler facenb uses libigl's AABB tree and gives the same numbers to rounding). No numpy C API: arrays are
  * passed as C-contiguous buffers allocated by the Python side (facenb/distance.py), which checks shapes/dtypes.
  *
- * build(tri, order, box, link) -> number of nodes
+ * build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)
  *   tri   (k, 9) float64  triangle corners a, b, c (read)
  *   order (k,)   int64    out: triangle indices in leaf order
  *   box   (2k,6) float64  out: node bounding boxes (min xyz, max xyz)
  *   link  (2k,2) int64    out: internal node (left, right); leaf (-1 - start, count) into `order`
+ *   and the per-triangle / per-leaf constants the query reads (see py_build)
  *   Median split of the triangle centroids on the longest axis of their bounds, at most 2 triangles per leaf.
  *
  * query(tri_sorted, pre, box, link, order, pos, points, hint, d2, face, closest, pre2, leafidx)
@@ -145,41 +146,102 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
+/* per triangle (leaf order) the 16 constants of tri_dist2: a, ab, ac, d00, d01, d11, inv, hA, hB, hC */
+static void triangle_constants(const double *t, double *P)
+{
+    double ab[3], ac[3], bc[3];
+    for (int d = 0; d < 3; d++) {
+        ab[d] = t[3 + d] - t[d]; ac[d] = t[6 + d] - t[d]; bc[d] = t[6 + d] - t[3 + d];
+        P[d] = t[d]; P[3 + d] = ab[d]; P[6 + d] = ac[d];
+    }
+    double d00 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    double d01 = ab[0] * ac[0] + ab[1] * ac[1] + ab[2] * ac[2];
+    double d11 = ac[0] * ac[0] + ac[1] * ac[1] + ac[2] * ac[2];
+    double ebc = bc[0] * bc[0] + bc[1] * bc[1] + bc[2] * bc[2];
+    double det = d00 * d11 - d01 * d01;
+    P[9] = d00; P[10] = d01; P[11] = d11;
+    /* too flat for well-conditioned barycentrics (squared sine of the angle at a below 1e-6, zero area included):
+       inv = 0 sends the triangle to Ericson's test alone */
+    if (det > 1e-6 * d00 * d11) {
+        double twice_area = sqrt(det);
+        P[12] = 1.0 / det;
+        P[13] = twice_area / sqrt(ebc);  /* altitude from a onto bc */
+        P[14] = twice_area / sqrt(d11);  /* from b onto ca */
+        P[15] = twice_area / sqrt(d00);  /* from c onto ab */
+    } else {
+        P[12] = P[13] = P[14] = P[15] = 0.0;
+    }
+}
+
+/*
+ * build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)
+ *   outputs besides order/box/link (all allocated by the caller): tri_sorted (k, 9) = tri[order]; pos (k,) the
+ *   inverse of order; pre (k, 16) the constants of tri_dist2 in leaf order; pre2 (>= n_leaves, 17, 2) per leaf
+ *   its first and last triangle's constants side by side + a mask (all bits set; 0 for a flat triangle);
+ *   leafidx (2k,) the pre2 row of each leaf node.
+ */
 static PyObject *py_build(PyObject *self, PyObject *args)
 {
-    PyObject *otri, *oorder, *obox, *olink;
-    if (!PyArg_ParseTuple(args, "OOOO", &otri, &oorder, &obox, &olink)) return NULL;
-    Py_buffer vt, vo, vb, vl;
-    if (get_buffer(otri, &vt, 0, 8, "tri") < 0) return NULL;
-    if (get_buffer(oorder, &vo, 1, 8, "order") < 0) { PyBuffer_Release(&vt); return NULL; }
-    if (get_buffer(obox, &vb, 1, 8, "box") < 0) { PyBuffer_Release(&vt); PyBuffer_Release(&vo); return NULL; }
-    if (get_buffer(olink, &vl, 1, 8, "link") < 0) {
-        PyBuffer_Release(&vt); PyBuffer_Release(&vo); PyBuffer_Release(&vb); return NULL;
+    enum { NARG = 9 };
+    PyObject *o[NARG];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8])) {
+        return NULL;
     }
-    Py_ssize_t k = vt.len / 72;
+    static const char *names[NARG] = {"tri", "order", "box", "link", "tri_sorted", "pos", "pre", "pre2",
+                                      "leafidx"};
+    Py_buffer v[NARG];
+    int got = 0;
     PyObject *result = NULL;
     double *cen = NULL;
-    if (k < 1 || vo.len / 8 != k || vb.len / 48 < 2 * k || vl.len / 16 < 2 * k) {
+    for (; got < NARG; got++) {
+        if (get_buffer(o[got], &v[got], got > 0, 8, names[got]) < 0) goto done;
+    }
+    Py_ssize_t k = v[0].len / 72;
+    if (k < 1 || v[1].len / 8 != k || v[2].len / 48 < 2 * k || v[3].len / 16 < 2 * k || v[4].len / 72 != k ||
+        v[5].len / 8 != k || v[6].len / 128 != k || v[7].len / 272 < k || v[8].len / 8 < 2 * k) {
         PyErr_SetString(PyExc_ValueError, "_closest.build: inconsistent array sizes");
         goto done;
     }
     cen = (double *)malloc(sizeof(double) * 3 * (size_t)k);
     if (cen == NULL) { PyErr_NoMemory(); goto done; }
-    const double *tri = (const double *)vt.buf;
+    const double *tri = (const double *)v[0].buf;
+    int64_t *order = (int64_t *)v[1].buf, *link = (int64_t *)v[3].buf, *pos = (int64_t *)v[5].buf;
+    int64_t *leafidx = (int64_t *)v[8].buf;
+    double *tri_sorted = (double *)v[4].buf, *pre = (double *)v[6].buf, *pre2 = (double *)v[7].buf;
     for (Py_ssize_t f = 0; f < k; f++) {
         for (int d = 0; d < 3; d++) {
             cen[3 * f + d] = (tri[9 * f + d] + tri[9 * f + 3 + d] + tri[9 * f + 6 + d]) / 3.0;
         }
-        ((int64_t *)vo.buf)[f] = f;
+        order[f] = f;
     }
-    Builder b = {tri, cen, (int64_t *)vo.buf, (double *)vb.buf, (int64_t *)vl.buf, 0};
+    Builder b = {tri, cen, order, (double *)v[2].buf, link, 0};
+    Py_ssize_t n_leaves = 0;
     Py_BEGIN_ALLOW_THREADS
     build_node(&b, 0, k);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        memcpy(tri_sorted + 9 * j, tri + 9 * order[j], 9 * sizeof(double));
+        pos[order[j]] = j;
+        triangle_constants(tri_sorted + 9 * j, pre + 16 * j);
+    }
+    for (Py_ssize_t node = 0; node < b.n_nodes; node++) {
+        leafidx[node] = 0;
+        if (link[2 * node] >= 0) continue;
+        Py_ssize_t start = (Py_ssize_t)(-1 - link[2 * node]), last = start + (Py_ssize_t)link[2 * node + 1] - 1;
+        double *row = pre2 + 34 * n_leaves;
+        for (int c = 0; c < 16; c++) {
+            row[2 * c] = pre[16 * start + c];
+            row[2 * c + 1] = pre[16 * last + c];
+        }
+        uint64_t ones = ~(uint64_t)0, zero = 0;
+        memcpy(row + 32, pre[16 * start + 12] != 0.0 ? &ones : &zero, sizeof(double));
+        memcpy(row + 33, pre[16 * last + 12] != 0.0 ? &ones : &zero, sizeof(double));
+        leafidx[node] = (int64_t)n_leaves++;
+    }
     Py_END_ALLOW_THREADS
-    result = PyLong_FromSsize_t(b.n_nodes);
+    result = Py_BuildValue("nn", b.n_nodes, n_leaves);
 done:
     free(cen);
-    PyBuffer_Release(&vt); PyBuffer_Release(&vo); PyBuffer_Release(&vb); PyBuffer_Release(&vl);
+    for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
     return result;
 }
 
@@ -579,7 +641,8 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"build", py_build, METH_VARARGS, "build(tri, order, box, link) -> n_nodes: bounding-volume hierarchy."},
+    {"build", py_build, METH_VARARGS,
+     "build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)."},
     {"query", py_query, METH_VARARGS,
      "query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest): exact closest points."},
     {NULL, NULL, 0, NULL},

@@ -97,24 +97,17 @@ class SurfaceQuery:
         order = np.empty(k, dtype=np.int64)
         box = np.empty((2 * k, 6), dtype=np.float64)
         link = np.empty((2 * k, 2), dtype=np.int64)
-        n_nodes = _closest.build(tri, order, box, link)
+        self._tri = np.empty((k, 9), dtype=np.float64)  # tri in leaf order
+        self._pos = np.empty(k, dtype=np.int64)  # leaf-order position of each triangle
+        self._pre = np.empty((k, 16), dtype=np.float64)  # per-triangle constants of the exact lower bound
+        pre2 = np.empty((k, 17, 2), dtype=np.float64)  # per leaf: its (<= 2) triangles' constants side by side
+        leafidx = np.empty(2 * k, dtype=np.int64)
+        n_nodes, n_leaves = _closest.build(tri, order, box, link, self._tri, self._pos, self._pre, pre2, leafidx)
+        self._order = order
         self._box = np.ascontiguousarray(box[:n_nodes])
         self._link = np.ascontiguousarray(link[:n_nodes])
-        self._order = order
-        self._pos = np.empty(k, dtype=np.int64)
-        self._pos[order] = np.arange(k, dtype=np.int64)
-        self._tri = np.ascontiguousarray(tri[order])
-        self._pre = _triangle_constants(self._tri)
-        # per leaf (at most 2 triangles), both triangles' constants side by side for the SSE2 bound, + a mask
-        # (all bits set, or 0 for a triangle flagged flat: its bound is then 0 and it is always tested exactly)
-        leaf = np.nonzero(self._link[:, 0] < 0)[0]
-        start = -1 - self._link[leaf, 0]
-        lanes = np.stack([start, start + self._link[leaf, 1] - 1], axis=1)
-        mask = np.where(self._pre[:, 12] != 0.0, np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64(0)).view(np.float64)
-        pre = np.column_stack([self._pre, mask])
-        self._pre2 = np.ascontiguousarray(pre[lanes].transpose(0, 2, 1))
-        self._leafidx = np.zeros(len(self._link), dtype=np.int64)
-        self._leafidx[leaf] = np.arange(len(leaf), dtype=np.int64)
+        self._pre2 = np.ascontiguousarray(pre2[:n_leaves])
+        self._leafidx = np.ascontiguousarray(leafidx[:n_nodes])
 
     def query(self, points: np.ndarray, hint: np.ndarray | None = None) -> ClosestPoints:
         """Closest points on the surface for ``points (n, 3)``; see :class:`ClosestPoints`.
@@ -143,27 +136,6 @@ class SurfaceQuery:
         diff = p - closest
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return ClosestPoints(dist, idx, closest)
-
-
-def _triangle_constants(tri: np.ndarray) -> np.ndarray:
-    """Per triangle ``(k, 9)`` rows ``a, b, c``: the 16 constants of ``facenb._closest``'s test (``a``, ``ab``,
-    ``ac``, ``ab.ab``, ``ab.ac``, ``ac.ac``, ``1 / (ab.ab ac.ac - (ab.ac)^2)`` and the altitudes from ``a``, ``b``,
-    ``c``). ``inv = 0`` marks a triangle too flat for well-conditioned barycentrics (squared sine of its angle at
-    ``a`` below 1e-6, i.e. under 0.06 degrees; zero-area ones included): the C code then uses Ericson's test alone,
-    so that no rounding of an ill-conditioned solve can reject the closest triangle."""
-    a, b, c = tri[:, 0:3], tri[:, 3:6], tri[:, 6:9]
-    ab, ac, bc = b - a, c - a, c - b
-    d00 = np.einsum("ij,ij->i", ab, ab)
-    d01 = np.einsum("ij,ij->i", ab, ac)
-    d11 = np.einsum("ij,ij->i", ac, ac)
-    det = d00 * d11 - d01 * d01
-    ok = det > 1e-6 * d00 * d11
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-        twice_area = np.sqrt(np.maximum(det, 0.0))
-        h = [np.where(ok, twice_area / np.sqrt(np.where(ok, np.einsum("ij,ij->i", e, e), 1.0)), 0.0)
-             for e in (bc, ac, ab)]  # altitude from a onto bc, from b onto ca, from c onto ab
-    return np.ascontiguousarray(np.column_stack([a, ab, ac, d00, d01, d11, inv, h[0], h[1], h[2]]))
 
 
 def spatial_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
