@@ -378,6 +378,11 @@ class TrimeshSurface:
             cl = _closest_on_triangles(v[self.faces[cand]], p[who])
             cvec = p[who] - cl
             cd = np.dot(cvec * cvec, [1.0, 1.0, 1.0])
+            # a candidate farther than the found triangle by the tie tolerance can neither be the closest nor tie
+            # with it: only the others are ranked
+            rival = cd < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6)
+            who, cand, cl, cd = who[rival], cand[rival], cl[rival], cd[rival]
+        if near.any() and len(who):
             # all candidates of the affected points, the found triangle included
             pts = np.unique(who)
             allw = np.concatenate([pts, who])
