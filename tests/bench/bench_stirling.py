@@ -8,7 +8,7 @@ head-like ~110k-vertex scan vs a 5k-vertex prediction). For each case, its size 
 * **files to distances**: ``stirling.evaluate_files`` (reading the scan, the ``.lnd``, the prediction and its
   landmarks included);
 * **whole command**: ``facenb stirling --scan ... --pred ...`` as a subprocess (start-up, imports, reading,
-  scoring, printing), children's CPU;
+  scoring, printing), children's CPU, with compiled bytecode after one untimed run (as the NoW rows);
 * **baseline** measured in the same run: one trimesh ``closest_point`` query of the same masked scan points
   against the same aligned prediction (the distance step alone).
 
@@ -20,11 +20,9 @@ clock, best of ``FACENB_BENCH_REPEAT`` (default 3) runs. No ratio against a figu
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -36,36 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from facenb.benchmarks import stirling  # noqa: E402
 from facenb.io import load_landmarks, load_mesh, save_landmarks_txt, save_obj  # noqa: E402
-from run import _face_surface  # noqa: E402  (the NoW bench's head-like surfaces)
-
-
-def _best(fn, repeat: int) -> tuple[float, float]:
-    """Best CPU and best wall-clock seconds of ``repeat`` calls."""
-    cpu, wall = [], []
-    for _ in range(repeat):
-        c, w = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c)
-        wall.append(time.perf_counter() - w)
-    return min(cpu), min(wall)
-
-
-def _best_command(argv: list[str], repeat: int) -> tuple[float, float]:
-    """Best children CPU (user + sys) and wall-clock seconds of running ``argv``."""
-    cpu, wall = [], []
-    for _ in range(repeat):
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        w = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-        wall.append(time.perf_counter() - w)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-    return min(cpu), min(wall)
-
-
-def _facenb_exe() -> list[str]:
-    exe = Path(sys.executable).with_name("facenb")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "facenb"]
+from run import _PYCACHE, _best, _best_command, _face_surface, _facenb_exe  # noqa: E402  (the NoW bench's helpers)
 
 
 def _row(name: str, cpu_wall: tuple[float, float]) -> str:
@@ -120,6 +89,7 @@ def main() -> int:
         _bench_case("generated ~110k-vertex scan vs 5k-vertex prediction",
                     dict(scan=t / "scan.obj", scan_lnd=t / "scan.lnd", pred=t / "pred.obj",
                          pred_lmks=t / "pred_lmks.txt"), repeat)
+    shutil.rmtree(_PYCACHE, ignore_errors=True)  # the timed commands' bytecode (run._best_command)
     return 0
 
 
