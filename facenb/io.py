@@ -184,6 +184,8 @@ def check_finite(points: np.ndarray, path: str | Path | None, what: str = "verti
 _WHITESPACE = np.zeros(256, dtype=bool)
 _WHITESPACE[[9, 10, 11, 12, 13, 32]] = True  # what str.split() and numpy's text parsing skip
 _POW10 = 10.0 ** np.arange(16)  # exact float64 powers of ten
+_INTEGER_TEXT = _WHITESPACE.copy()  # bytes that may appear in a line of integers
+_INTEGER_TEXT[np.frombuffer(b"0123456789+-", dtype=np.uint8)] = True
 
 
 def _obj_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
@@ -484,6 +486,8 @@ def _obj_fast(data: bytes) -> Mesh | None:
         token = np.cumsum(ws)  # constant inside a token
         seen = np.maximum.accumulate(np.where(slash, token, -1))
         seg[(seen == token) & ~ws] = 32
+    if not _INTEGER_TEXT[seg].all():  # only digits, signs, blanks: numpy 1.x's loadtxt would truncate "3.0" or "2.5"
+        return None
     table = _obj_table(seg, np.int64)
     if table is None:
         return None
