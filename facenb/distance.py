@@ -198,12 +198,24 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     f = np.asarray(faces, dtype=np.int64)
     e1 = v[f[:, 1]] - v[f[:, 0]]
     e2 = v[f[:, 2]] - v[f[:, 0]]
-    l1 = np.linalg.norm(e1, axis=-1)[:, None]
-    l2 = np.linalg.norm(e2, axis=-1)[:, None]
-    l1[l1 == 0.0] = 1.0
-    l2[l2 == 0.0] = 1.0
-    n = np.cross(e1 / l1, e2 / l2, axis=-1)
-    return np.linalg.norm(n, axis=-1) == 0.0
+    # Only a triangle whose raw edge cross product is tiny (|sin| <= 1e-6 between the edges, zero-length edges
+    # included) can give an exactly zero unit-edge cross product: rounding moves the unit cross product by ~1e-16,
+    # not 1e-6. The official expression is evaluated on those candidates alone (same mask, a fraction of the work).
+    a, b = e1.T, e2.T
+    c2 = (a[1] * b[2] - a[2] * b[1]) ** 2 + (a[2] * b[0] - a[0] * b[2]) ** 2 + (a[0] * b[1] - a[1] * b[0]) ** 2
+    s1 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
+    s2 = b[0] * b[0] + b[1] * b[1] + b[2] * b[2]
+    out = np.zeros(len(f), dtype=bool)
+    cand = np.nonzero(~(c2 > 1e-12 * s1 * s2))[0]
+    if len(cand):
+        e1, e2 = e1[cand], e2[cand]
+        l1 = np.linalg.norm(e1, axis=-1)[:, None]
+        l2 = np.linalg.norm(e2, axis=-1)[:, None]
+        l1[l1 == 0.0] = 1.0
+        l2[l2 == 0.0] = 1.0
+        n = np.cross(e1 / l1, e2 / l2, axis=-1)
+        out[cand] = np.linalg.norm(n, axis=-1) == 0.0
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -219,3 +219,25 @@ def test_engine_choice_is_checked(monkeypatch):
         distance.engine()
     monkeypatch.setenv("FACENB_CLOSEST_ENGINE", "")
     assert distance.engine() == "igl"
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_degenerate_faces_equals_the_official_expression(seed):
+    """Law: the prefiltered mask is the official clean_degenerated_faces test (unit-edge cross product exactly 0)
+    on every triangle, for meshes full of exactly collinear, coincident and nearly collinear (1e-18..1e-3 off)
+    corners."""
+    rng = np.random.default_rng(seed)
+    v = rng.normal(0.0, 30.0, (120, 3))
+    f = rng.integers(0, len(v), (300, 3))
+    for i in range(60):
+        a, b = v[f[i, 0]], v[f[i, 1]]
+        off = 10.0 ** rng.uniform(-18, -3) * rng.normal(size=3) if i % 3 == 0 else 0.0
+        v[f[i, 2]] = a + rng.choice([0.0, 0.5, 2.0, rng.uniform(-2, 3)]) * (b - a) + off
+    f[60:80, 1] = f[60:80, 0]
+    e1, e2 = v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]
+    l1, l2 = np.linalg.norm(e1, axis=-1)[:, None], np.linalg.norm(e2, axis=-1)[:, None]
+    l1[l1 == 0.0] = 1.0
+    l2[l2 == 0.0] = 1.0
+    official = np.linalg.norm(np.cross(e1 / l1, e2 / l2, axis=-1), axis=-1) == 0.0
+    np.testing.assert_array_equal(degenerate_faces(v, f), official)
