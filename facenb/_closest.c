@@ -46,7 +46,7 @@
 
 typedef struct {
     const double *tri;
-    const double *cen;
+    double *cen;  /* centroids, kept in the same (permuted) order as `order`: contiguous reads when splitting */
     int64_t *order;
     double *box;
     int64_t *link;
@@ -63,19 +63,24 @@ static void tri_bounds(const double *t, double *lo, double *hi)
     }
 }
 
-/* nth_element on order[lo..hi) by centroid coordinate `axis`: order[k] gets the k-th smallest, smaller before */
+/* nth_element on order[lo..hi) by centroid coordinate `axis`: order[k] gets the k-th smallest, smaller before
+   (the centroid rows move with their triangles) */
 static void select_kth(Builder *b, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k, int axis)
 {
     int64_t *o = b->order;
+    double *c = b->cen;
     while (hi - lo > 1) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        double pivot = b->cen[3 * o[mid] + axis];
+        double pivot = c[3 * mid + axis];
         Py_ssize_t i = lo, j = hi - 1;
         while (i <= j) {
-            while (b->cen[3 * o[i] + axis] < pivot) i++;
-            while (b->cen[3 * o[j] + axis] > pivot) j--;
+            while (c[3 * i + axis] < pivot) i++;
+            while (c[3 * j + axis] > pivot) j--;
             if (i <= j) {
                 int64_t t = o[i]; o[i] = o[j]; o[j] = t;
+                for (int d = 0; d < 3; d++) {
+                    double x = c[3 * i + d]; c[3 * i + d] = c[3 * j + d]; c[3 * j + d] = x;
+                }
                 i++; j--;
             }
         }
@@ -106,7 +111,7 @@ static Py_ssize_t build_node(Builder *b, Py_ssize_t start, Py_ssize_t end)
     }
     double clo[3] = {INFINITY, INFINITY, INFINITY}, chi[3] = {-INFINITY, -INFINITY, -INFINITY};
     for (Py_ssize_t i = start; i < end; i++) {
-        const double *c = b->cen + 3 * b->order[i];
+        const double *c = b->cen + 3 * i;
         for (int d = 0; d < 3; d++) {
             if (c[d] < clo[d]) clo[d] = c[d];
             if (c[d] > chi[d]) chi[d] = c[d];
@@ -521,8 +526,8 @@ static Py_ssize_t leaves_near_box(const Tree *t, const double *g, double r2, Py_
  * Z-order). Each point first gets an upper bound: its hint triangle, else the previous point's closest triangle,
  * else a plain descent. With U2 the largest squared bound of the group and G the group's bounding box, a
  * point's closest triangle lies in a leaf whose box is within sqrt(U2) of the point, hence of G: the leaves within
- * sqrt(U2) of G are collected once per group, and every point of the group scans them (leaf box, then each
- * triangle's box, then the exact test). Same minimum as a plain descent per point.
+ * sqrt(U2) of G are collected once per group, and every point of the group scans them (leaf box, then the two
+ * triangles' exact lower bounds, then the exact test). Same minimum as a plain descent per point.
  */
 static int query_points(const Tree *t, const int64_t *pos, const double *pts, const int64_t *hint, Py_ssize_t n,
                         double *out_d2, Py_ssize_t *out_pos, double *out_q, Py_ssize_t *leaves)
@@ -644,7 +649,8 @@ static PyMethodDef methods[] = {
     {"build", py_build, METH_VARARGS,
      "build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)."},
     {"query", py_query, METH_VARARGS,
-     "query(tri_sorted, box, link, order, pos, points, hint, d2, face, closest): exact closest points."},
+     "query(tri_sorted, pre, box, link, order, pos, points, hint, d2, face, closest, pre2, leafidx): exact closest "
+     "points."},
     {NULL, NULL, 0, NULL},
 };
 
