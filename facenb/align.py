@@ -197,14 +197,13 @@ def rodrigues(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             [0, 0, x, 0, 0, y, x, y, z + z],
         ]
     )
-    J = np.empty((3, 9))
-    for i, ri in enumerate(u):
-        a0 = -s * ri
-        a1 = (s - 2 * c1 * itheta) * ri
-        a2 = c1 * itheta
-        a3 = (c - s * itheta) * ri
-        a4 = s * itheta
-        J[i] = a0 * _I9 + a1 * rrt + a2 * drrt[i] + a3 * r_x + a4 * _D_RX[i]
+    # row i: a0_i I + a1_i rrt + a2 drrt_i + a3_i [u]x + a4 D_i, all rows at once (same operations, same order)
+    a0 = (-s * u)[:, None]
+    a1 = ((s - 2 * c1 * itheta) * u)[:, None]
+    a2 = c1 * itheta
+    a3 = ((c - s * itheta) * u)[:, None]
+    a4 = s * itheta
+    J = a0 * _I9 + a1 * rrt + a2 * drrt + a3 * r_x + a4 * _D_RX.reshape(3, 9)
     return R, J.reshape(3, 3, 3)
 
 
