@@ -149,12 +149,25 @@ def spatial_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
         return np.arange(len(p))
     lo = p.min(axis=0)
     span = float((p.max(axis=0) - lo).max()) or 1.0
-    q = np.clip((p - lo) * ((2 ** bits - 1) / span), 0, 2 ** bits - 1).astype(np.uint64)
-    code = np.zeros(len(p), dtype=np.uint64)
-    for b in range(bits):
-        for k in range(3):
-            code |= ((q[:, k] >> np.uint64(b)) & np.uint64(1)) << np.uint64(3 * b + k)
+    q = np.clip((p - lo) * ((2 ** bits - 1) / span), 0, 2 ** bits - 1).astype(np.int64)
+    spread = _spread_bits(bits)  # bit b of an integer moved to bit 3b
+    code = spread[q[:, 0]] | (spread[q[:, 1]] << np.uint64(1)) | (spread[q[:, 2]] << np.uint64(2))
     return np.argsort(code, kind="stable")
+
+
+_SPREAD: dict[int, np.ndarray] = {}
+
+
+def _spread_bits(bits: int) -> np.ndarray:
+    """``(2**bits,)`` uint64: each integer with its bit ``b`` moved to bit ``3 b`` (a Morton-code table)."""
+    table = _SPREAD.get(bits)
+    if table is None:
+        i = np.arange(2 ** bits, dtype=np.uint64)
+        table = np.zeros(2 ** bits, dtype=np.uint64)
+        for b in range(bits):
+            table |= ((i >> np.uint64(b)) & np.uint64(1)) << np.uint64(3 * b)
+        _SPREAD[bits] = table
+    return table
 
 
 def closest_points(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> ClosestPoints:

@@ -241,3 +241,21 @@ def test_degenerate_faces_equals_the_official_expression(seed):
     l2[l2 == 0.0] = 1.0
     official = np.linalg.norm(np.cross(e1 / l1, e2 / l2, axis=-1), axis=-1) == 0.0
     np.testing.assert_array_equal(degenerate_faces(v, f), official)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 3000), rounded=st.booleans())
+def test_spatial_order_is_the_morton_order(seed, n, rounded):
+    """Law: the permutation sorts the points (stably) by their 30-bit Morton code over the bounding cube, computed
+    here bit by bit (x in bit 3b, y in 3b + 1, z in 3b + 2); ties (rounded points) keep their input order."""
+    from facenb.distance import spatial_order
+
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3)) * rng.uniform(1.0, 100.0)
+    if rounded:
+        p = np.round(p / 10.0)
+    lo = p.min(axis=0)
+    span = float((p.max(axis=0) - lo).max()) or 1.0
+    q = np.clip((p - lo) * (1023 / span), 0, 1023).astype(np.int64)
+    code = [sum(((int(q[i, k]) >> b) & 1) << (3 * b + k) for b in range(10) for k in range(3)) for i in range(n)]
+    np.testing.assert_array_equal(spatial_order(p), sorted(range(n), key=lambda i: code[i]))
