@@ -42,6 +42,10 @@
 #include <emmintrin.h>
 #endif
 
+/* the query keeps leaf positions (Py_ssize_t) in the caller's int64 face array: a platform where they differ does
+   not build this module (setup.py's optional build then leaves facenb on libigl) */
+_Static_assert(sizeof(Py_ssize_t) == sizeof(int64_t), "facenb._closest needs a 64-bit Py_ssize_t");
+
 #ifndef LEAF_SIZE
 #define LEAF_SIZE 2
 #endif
