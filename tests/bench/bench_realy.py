@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,22 +37,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from facenb.benchmarks import realy  # noqa: E402
+from run import _PYCACHE, _best, _best_command, _facenb_exe  # noqa: E402  (the NoW bench's timing helpers)
 
 #: official scorer, one process, seconds per subject: issue 15's table (2026), measured on this machine class
 ISSUE_15_OFFICIAL = {"HIFI3D": "25.0 s", "FLAME": "13.1-13.7 s"}
-
-
-def _best(fn, repeat: int) -> tuple[float, float]:
-    """Best CPU and best wall-clock seconds of ``repeat`` calls."""
-    cpu, wall = [], []
-    for _ in range(repeat):
-        c, w = time.process_time(), time.perf_counter()
-        fn()
-        cpu.append(time.process_time() - c)
-        wall.append(time.perf_counter() - w)
-    return min(cpu), min(wall)
 
 
 def _trimesh_baseline(subjects, tmpl) -> None:
@@ -63,30 +55,6 @@ def _trimesh_baseline(subjects, tmpl) -> None:
         mesh = trimesh.Trimesh(al.vertices, s.prediction.faces, process=False)
         pts = np.concatenate([np.asarray(s.regions[r].vertices, np.float64) for r in realy.REGIONS])
         trimesh.proximity.closest_point(mesh, pts)
-
-
-def _best_command(args: list, repeat: int, out_root: Path) -> tuple[float, float]:
-    """Best CPU (children's user + system) and wall seconds of ``facenb realy`` as a subprocess, a fresh --out each
-    run, with compiled bytecode as from an installed package (``PYTHONPYCACHEPREFIX`` in ``out_root``, one untimed
-    warm-up run)."""
-    import resource
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(out_root / "pycache")
-    cpu, wall = [], []
-    for i in range(repeat + 1):
-        out = out_root / f"run{i}"
-        r0, w = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "facenb", *args, "--out", str(out)], capture_output=True,
-                              text=True, env=env)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            raise RuntimeError(f"facenb realy failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-        if i:  # run 0 is the warm-up
-            wall.append(time.perf_counter() - w)
-            cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
-    return min(cpu), min(wall)
 
 
 def _stage_profile(subjects, tmpl) -> dict:
@@ -171,7 +139,9 @@ def main() -> int:
         if mask:
             args += ["--template-mask", str(mask)]
         with tempfile.TemporaryDirectory(prefix="facenb_bench_realy_") as tmp:
-            c3, w3 = _best_command(args, repeat, Path(tmp))
+            out = Path(tmp) / "out"  # a fresh --out for each run (the runner would otherwise answer from its cache)
+            c3, w3 = _best_command(_facenb_exe() + args + ["--out", str(out)], repeat,
+                                   before=lambda: shutil.rmtree(out, ignore_errors=True))
         cb, wb = _best(lambda: _trimesh_baseline(subjects, tmpl), repeat)
         # the official values are known to lie in [written, written + 1e-7) (truncation): distance to that interval
         dev = max(max(max(0.0, float(s["written"][g]) - r.errors_mm[g], r.errors_mm[g] - float(s["written"][g]) - 1e-7)
@@ -201,6 +171,7 @@ def main() -> int:
             print(f"  official main.py runs when this case was made: {', '.join(f'{t:.0f}' for t in official)} s "
                   f"(whole runs, not run here)")
         sys.stdout.flush()
+    shutil.rmtree(_PYCACHE, ignore_errors=True)  # the timed commands' bytecode (run._best_command)
     return 0
 
 

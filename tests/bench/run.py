@@ -45,9 +45,11 @@ from pathlib import Path
 
 # As facenb now does (facenb.cli): one OpenBLAS/OpenMP thread unless the user chose, set before numpy is imported,
 # so that the in-process rows measure what the command runs; the other benchmarks get the user's environment back.
+# Only when run as make bench's program: bench_realy / bench_stirling import its timing helpers and keep the user's.
 _USER_THREADS = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-for _k in _USER_THREADS:
-    os.environ.setdefault(_k, "1")
+if __name__ == "__main__":
+    for _k in _USER_THREADS:
+        os.environ.setdefault(_k, "1")
 
 import numpy as np  # noqa: E402
 import trimesh  # noqa: E402
