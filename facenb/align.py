@@ -238,7 +238,7 @@ def cg_legacy(A: np.ndarray, b: np.ndarray, tol: float = 1e-5, maxiter: int = 20
     """
     b = np.asarray(b, dtype=np.float64).ravel()
     x = np.zeros_like(b)
-    bnrm2 = float(_norm(b))
+    bnrm2 = _norm(b)
     if bnrm2 <= tol:  # _get_atol legacy: residual of x0 = 0 compared with the *relative* tol
         return x
     atol = tol * bnrm2
@@ -357,7 +357,7 @@ def dogleg(
                 if delta is None or _norm(d_gn) <= delta:
                     d_dl = d_gn
                     if delta is None:
-                        delta = float(_norm(d_gn))
+                        delta = _norm(d_gn)
                 else:
                     delta_sq = delta ** 2
                     diff = d_gn - d_sd
@@ -489,7 +489,7 @@ def refine_scan_to_mesh(
     order = spatial_order(pts)  # work in Z-order (coherent tree walks); residuals put back in the caller's order
     pts_ordered = pts[order]
     nparam = 7 if scale else 6
-    hint = [None]
+    hint = None  # each point's closest triangle at the previous evaluation
 
     def unpack(x):
         if scale:
@@ -497,6 +497,7 @@ def refine_scan_to_mesh(
         return 1.0, x[0:3], x[3:6]
 
     def fun(x):
+        nonlocal hint
         # residuals and Jacobian rows in the points' Z-order (the sum of squares, J^T J and J^T f do not depend on
         # the row order; only their floating-point summation order changes, at the 1e-16 level); the residuals
         # are put back in the caller's order at the end
@@ -507,8 +508,8 @@ def refine_scan_to_mesh(
         else:
             y = ((pts_ordered - t) @ R) / s  # R^T (p - t) / s, row form
             # each point's closest triangle at the previous evaluation starts its search (same minimum, less work)
-            found = query.query(y, hint=hint[0])
-            hint[0] = found.face_index
+            found = query.query(y, hint=hint)
+            hint = found.face_index
             q_local = found.points
         q = s * (q_local @ R.T) + t
         diff = pts_ordered - q
@@ -518,7 +519,7 @@ def refine_scan_to_mesh(
         u[dist == 0.0] = 0.0  # no direction at a contact point (the official Jacobian is NaN there)
         # d/dθ of u . (M q) for M in (R, dR/dr_0..2): with W = [R | dR_0 | dR_1 | dR_2]^T u (12 x n), column k of
         # D is sum_j W[3k + j] q_j; computed on (3, n) rows, which numpy streams fastest
-        W = mcat_t(R, dR) @ u.T
+        W = np.concatenate([R, dR[0], dR[1], dR[2]], axis=1).T @ u.T
         qt = q_local.T
         J = np.empty((n + (1 if scale else 0), nparam), order="F")  # column-major: each column written at once
         col = 0
@@ -537,9 +538,6 @@ def refine_scan_to_mesh(
         else:
             f = dist
         return f, J
-
-    def mcat_t(R, dR):
-        return np.concatenate([R, dR[0], dR[1], dR[2]], axis=1).T  # (12, 3)
 
     x0 = np.zeros(nparam)
     if scale:
