@@ -46,6 +46,7 @@ __all__ = [
     "check_finite",
     "check_writable",
     "load_npy",
+    "file_identity",
 ]
 
 MESH_SUFFIXES = (".obj", ".ply")
@@ -732,6 +733,17 @@ def _ply_xyz(el: _PlyElement, rows, p: Path, columns: bool = False) -> np.ndarra
     if columns:
         return np.stack([np.asarray(rows[0][i], dtype=np.float64) for i in idx], axis=1).reshape(-1, 3)
     return np.array([[row[i] for i in idx] for row in rows], dtype=np.float64).reshape(-1, 3)
+
+
+def file_identity(path: str | Path) -> tuple | None:
+    """``(device, inode, size, mtime_ns, ctime_ns)`` of a file, or ``None`` when it cannot be stat'ed: a key that
+    changes when the file is rewritten, for the per-process caches of what a run has read (NoW's scans in
+    dataset mode, REALY's pre-flight meshes)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def load_mesh(path: str | Path, *, require_faces: bool = True, check: bool = True,

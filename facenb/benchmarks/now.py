@@ -45,7 +45,7 @@ import numpy as np
 from facenb.align import Similarity, procrustes, refine_scan_to_mesh, similarity_matrix
 from facenb.distance import SurfaceQuery, degenerate_faces, point_to_surface
 from facenb.errors import InputError
-from facenb.io import check_finite, load_landmarks, load_mesh, load_npy
+from facenb.io import check_finite, file_identity, load_landmarks, load_mesh, load_npy
 from facenb.landmarks import check_spread, outer_eye_distance
 
 __all__ = [
@@ -558,14 +558,6 @@ _SCAN_CACHE: dict = {}
 _SCAN_CACHE_SIZE = 2
 
 
-def _file_identity(path: str | Path) -> tuple | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
 def _scan_entry(scan: str | Path, scan_landmarks: str | Path) -> dict:
     """The scan mesh and its landmarks, read once per process for consecutive images of one subject.
 
@@ -574,7 +566,7 @@ def _scan_entry(scan: str | Path, scan_landmarks: str | Path) -> dict:
     files' identity (device, inode, size, modification and change times: a rewritten file is read again); the
     arrays are read-only. ``checked`` records that the scan checks of :func:`evaluate_files` passed.
     """
-    key = (_file_identity(scan), _file_identity(scan_landmarks))
+    key = (file_identity(scan), file_identity(scan_landmarks))
     entry = _SCAN_CACHE.get(key) if None not in key else None
     if entry is not None:
         return entry

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from facenb.errors import InputError
+from facenb.io import file_identity
 from facenb.io import read_error_map_ply, write_error_map_ply  # noqa: F401 (re-exported)
 from facenb.benchmarks.realy.template import (
     N_KEYPOINTS,
@@ -157,21 +158,16 @@ def _mask_check(mask: np.ndarray | None, template: RealyTemplate, where: Path | 
 
 
 #: meshes read by :func:`validate_folder` for the subjects about to be scored in this process, reused once by
-#: :func:`score_subject` (``str(path) -> (stat key, need_faces, mesh)``; a file changed since is read again);
-#: cleared by :func:`evaluate_folder` when it returns
+#: :func:`score_subject` (``str(path) -> (file identity, need_faces, mesh, bytes)``; a file changed since is read
+#: again); cleared by :func:`evaluate_folder` when it returns
 _VALIDATED: dict = {}
 #: bytes of mesh arrays :data:`_VALIDATED` may hold (the rest is read twice, as before)
 _VALIDATED_BUDGET = 256 * 2 ** 20
 
 
-def _stat_key(path: Path) -> tuple:
-    st = path.stat()
-    return st.st_mtime_ns, st.st_size, st.st_ino
-
-
 def _read_kept(path: Path, need_faces: bool = True, keep: bool = False):
     """:func:`read_obj`; with ``keep``, the mesh is also kept for :func:`_reuse_or_read` (within the budget)."""
-    key = _stat_key(path) if keep else None
+    key = file_identity(path) if keep else None
     mesh = read_obj(path, need_faces=need_faces)
     if keep:
         size = sum(np.asarray(a).nbytes for a in (mesh.vertices, mesh.faces) if a is not None)
@@ -185,7 +181,7 @@ def _reuse_or_read(path, need_faces: bool = True):
     """The mesh :func:`validate_folder` read (once, if the file is unchanged), else :func:`read_obj`."""
     path = Path(path)
     entry = _VALIDATED.pop(str(path), None)
-    if entry is not None and entry[1] == need_faces and entry[0] == _stat_key(path):
+    if entry is not None and entry[1] == need_faces and entry[0] == file_identity(path):
         return entry[2]
     return read_obj(path, need_faces=need_faces)
 
