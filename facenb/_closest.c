@@ -58,6 +58,8 @@ typedef struct {
     double *box;
     int64_t *link;
     Py_ssize_t n_nodes;
+    double *key, *c2;     /* scratch of select_kth: keys, centroid rows */
+    int64_t *slot, *o2;   /* scratch of select_kth: slots, order */
 } Builder;
 
 static void tri_bounds(const double *t, double *lo, double *hi)
@@ -71,29 +73,45 @@ static void tri_bounds(const double *t, double *lo, double *hi)
 }
 
 /* nth_element on order[lo..hi) by centroid coordinate `axis`: order[k] gets the k-th smallest, smaller before
-   (the centroid rows move with their triangles) */
+   (the centroid rows move with their triangles). Hoare partitions around the middle element, run on contiguous
+   (key, slot) pairs copied from the rows (the same comparisons and swaps as on the rows themselves, so the same
+   arrangement), then the rows are moved once into the resulting order. */
 static void select_kth(Builder *b, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t k, int axis)
 {
     int64_t *o = b->order;
-    double *c = b->cen;
+    double *c = b->cen, *key = b->key;
+    int64_t *slot = b->slot;
+    Py_ssize_t start = lo, end = hi;
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        key[i] = c[3 * i + axis];
+        slot[i] = i;
+    }
     while (hi - lo > 1) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        double pivot = c[3 * mid + axis];
+        double pivot = key[mid];
         Py_ssize_t i = lo, j = hi - 1;
         while (i <= j) {
-            while (c[3 * i + axis] < pivot) i++;
-            while (c[3 * j + axis] > pivot) j--;
+            while (key[i] < pivot) i++;
+            while (key[j] > pivot) j--;
             if (i <= j) {
-                int64_t t = o[i]; o[i] = o[j]; o[j] = t;
-                for (int d = 0; d < 3; d++) {
-                    double x = c[3 * i + d]; c[3 * i + d] = c[3 * j + d]; c[3 * j + d] = x;
-                }
+                double x = key[i]; key[i] = key[j]; key[j] = x;
+                int64_t t = slot[i]; slot[i] = slot[j]; slot[j] = t;
                 i++; j--;
             }
         }
         if (k <= j) hi = j + 1;
         else if (k >= i) lo = i;
-        else return;
+        else break;
+    }
+    /* move the rows: order and centroids into the scratch, then back in slot order */
+    int64_t *o2 = b->o2;
+    double *c2 = b->c2;
+    memcpy(o2 + start, o + start, sizeof(int64_t) * (size_t)(end - start));
+    memcpy(c2 + 3 * start, c + 3 * start, sizeof(double) * 3 * (size_t)(end - start));
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_ssize_t s = (Py_ssize_t)slot[i];
+        o[i] = o2[s];
+        c[3 * i] = c2[3 * s]; c[3 * i + 1] = c2[3 * s + 1]; c[3 * i + 2] = c2[3 * s + 2];
     }
 }
 
@@ -229,7 +247,7 @@ static PyObject *py_build(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_closest.build: inconsistent array sizes");
         goto done;
     }
-    cen = (double *)malloc(sizeof(double) * 3 * (size_t)k);
+    cen = (double *)malloc(sizeof(double) * 9 * (size_t)k);  /* centroids, then select_kth's scratch */
     if (cen == NULL) { PyErr_NoMemory(); goto done; }
     const double *tri = (const double *)v[0].buf;
     int64_t *order = (int64_t *)v[1].buf, *link = (int64_t *)v[3].buf, *pos = (int64_t *)v[5].buf;
@@ -241,7 +259,8 @@ static PyObject *py_build(PyObject *self, PyObject *args)
         }
         order[f] = f;
     }
-    Builder b = {tri, cen, order, (double *)v[2].buf, link, 0};
+    Builder b = {tri, cen, order, (double *)v[2].buf, link, 0, cen + 3 * k, cen + 4 * k, (int64_t *)(cen + 8 * k),
+                 (int64_t *)(cen + 7 * k)};
     Py_ssize_t n_leaves = 0;
     Py_BEGIN_ALLOW_THREADS
     build_node(&b, 0, k);
