@@ -598,6 +598,40 @@ def test_cholmod_solve_is_the_direct_solution():
     assert system._chol[5] is not None  # the spmatrix layout was recognised
 
 
+def test_cholmod_multi_column_solve_matches_cvxopt():
+    """The 3-column CHOLMOD solve (ctypes, one call) equals cvxopt's column-by-column ``cholmod.solve`` on the same
+    factor to rounding, for both AMD and MMD orders; without it ``cholmod_solve`` takes cvxopt's solve."""
+    from facenb import nicp
+
+    pytest.importorskip("cvxopt")
+    from cvxopt import cholmod, matrix
+
+    v, f = _grid(12, bump=0.4, seed=7)
+    n = len(v)
+    rng = np.random.default_rng(7)
+    d = np.concatenate([v + rng.normal(scale=0.05, size=v.shape), np.ones((n, 1))], axis=1)
+    c = (rng.uniform(size=n) > 0.1).astype(float)
+    b = rng.normal(size=(4 * n, 3))
+    assert nicp._multi_solve() is not None  # cvxopt's wheels: the library and its cholmod_l_solve are found
+    for ordering in ("amd", "mmd"):
+        system = nicp._BlockSystem(n, nicp._edges(f), ordering)
+        x = system.cholmod_solve(20.0, np.ones(4), c, d, b)
+        sym = system._chol[0]
+        got = nicp._solve_columns(sym, b)
+        ref = matrix(b.copy())
+        cholmod.solve(sym, ref)
+        ref = np.array(ref)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+        np.testing.assert_array_equal(x, got)  # cholmod_solve used it
+        saved = nicp._MULTI_SOLVE
+        nicp._MULTI_SOLVE = False  # unavailable: cvxopt's column-by-column solve
+        try:
+            np.testing.assert_array_equal(system.cholmod_solve(20.0, np.ones(4), c, d, b), ref)
+        finally:
+            nicp._MULTI_SOLVE = saved
+    assert nicp._MULTI_SOLVE_CHECKED and nicp._MULTI_SOLVE
+
+
 def test_nicp_solvers_agree():
     """CHOLMOD (direct per step) and the scipy fallback (SuperLU + block PCG) take the same steps to the same
     deformation (solver rounding only); an unknown solver name is refused."""
