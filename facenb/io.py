@@ -423,13 +423,17 @@ def _obj_indices(seg: np.ndarray, start: np.ndarray, end: np.ndarray, n: int) ->
     return np.where(t > 0, t - 1, n + t)
 
 
-def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int) -> np.ndarray | None:
-    """``(m, 3)`` int64 0-based triangles of the 'f' lines (polygons fan-split), or ``None``."""
+def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int, max_corners: int | None = None,
+               unsigned: bool = False) -> np.ndarray | None:
+    """``(m, 3)`` int64 0-based triangles of the 'f' lines (polygons fan-split), or ``None`` (also when a line has
+    more than ``max_corners`` corners, or, with ``unsigned``, an index carries a sign)."""
     tokens = _obj_tokens(seg, at, slash_ends=True)
     if tokens is None:
         return None
     start, end, first, count = tokens
-    if len(count) == 0 or count.min() < 3:
+    if len(count) == 0 or count.min() < 3 or (max_corners is not None and count.max() > max_corners):
+        return None
+    if unsigned and ((seg[start] == 45) | (seg[start] == 43)).any():
         return None
     idx = _obj_indices(seg, start, end, n)
     if idx is None:
@@ -967,8 +971,53 @@ class RealyMesh(NamedTuple):
     skipped_polygons: int = 0
 
 
+def _obj_realy_fast(data: bytes) -> RealyMesh | None:
+    """:func:`read_obj_realy`'s mesh of a plain file through the vectorised OBJ reader, or ``None`` when the file
+    is anything else (then the line-by-line reader decides, and words every error).
+
+    Plain: ASCII; lines end with LF or CRLF; no TAB (the official reader takes ``'v '`` / ``'f '`` lines, with a
+    space, where the vectorised one also takes a TAB); 'v' lines of 3 or more numbers (as many on each; numbers
+    other than plain decimals go through numpy's text reader, as in :func:`load_mesh`); every 'f' line
+    has 3 or 4 unsigned indices in range (the official reader skips other polygons, and refuses index 0). The
+    numbers are the same: both readers give the correctly rounded float64 of each decimal (then float32)."""
+    if not data.isascii() or b"\t" in data:
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None  # a lone CR is a line break for str.splitlines()
+    if any(c in data for c in (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")):
+        return None  # other line breaks of str.splitlines()
+    buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)[:-1]
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    first, second = buf[starts], buf[starts + 1]
+    rows_v = np.flatnonzero((first == ord("v")) & (second == 32))
+    rows_f = np.flatnonzero((first == ord("f")) & (second == 32))
+    if len(rows_v) == 0:
+        return None
+    seg, at = _obj_lines(buf, starts, ends, rows_v)
+    vertices = _obj_vertices(seg, at)
+    if vertices is None:  # other numbers (exponents, 16-17 digits): numpy's text reader, same lines
+        table = _obj_table(seg, np.float64)
+        if table is None:
+            return None
+        vertices = np.ascontiguousarray(table[:, :3])
+    if not np.isfinite(vertices).all():
+        return None
+    n = len(vertices)
+    faces = np.zeros((0, 3), dtype=np.int64)
+    if len(rows_f):
+        seg, at = _obj_lines(buf, starts, ends, rows_f)
+        faces = _obj_faces(seg, at, n, max_corners=4, unsigned=True)
+        if faces is None or faces.max() >= n:  # (index 0 is read as n)
+            return None
+    return RealyMesh(vertices.astype(np.float32), faces, 0)
+
+
 def read_obj_realy(path: str | Path, *, need_faces: bool = True) -> RealyMesh:
     """Read an OBJ file exactly as the official ``utils/io_obj.read`` does (float32 vertices, 3/4-gons).
+
+    Plain files go through the vectorised reader (:func:`_obj_realy_fast`, ~10x faster), every other file through
+    a line-by-line reader of the official rules; both give the same arrays.
 
     Raises
     ------
@@ -980,8 +1029,17 @@ def read_obj_realy(path: str | Path, *, need_faces: bool = True) -> RealyMesh:
     if not p.is_file():
         raise InputError("file not found" if not p.exists() else "expected a file, found a directory", p,
                          "check the path and the REALY folder layout")
+    data = p.read_bytes()
+    fast = _obj_realy_fast(data)
+    if fast is not None and (len(fast.faces) or not need_faces):
+        return fast
+    return _read_obj_realy_lines(data, p, need_faces)
+
+
+def _read_obj_realy_lines(data: bytes, p: Path, need_faces: bool) -> RealyMesh:
+    """The official reader's rules, line by line (any file :func:`_obj_realy_fast` does not take)."""
     try:
-        text = p.read_text(errors="strict")
+        text = data.decode("utf-8", errors="strict")
     except UnicodeDecodeError:
         raise InputError("not a text OBJ file", p, "export the mesh as an ASCII OBJ") from None
     vrows: list[list[str]] = []

@@ -175,3 +175,71 @@ def test_realy_reader_and_error_map_live_in_io(tmp_path):
     io.write_error_map_ply(tmp_path / "e.ply", m.vertices, m.faces, e)
     v, f, err = io.read_error_map_ply(tmp_path / "e.ply")
     assert np.array_equal(v, m.vertices.astype(np.float64)) and np.array_equal(f, m.faces) and np.array_equal(err, e)
+
+
+# ----------------------------------------------------------------- REALY reader: vectorised = line by line
+def _realy_both(tmp_path, data: bytes):
+    """(fast-path result or None, read_obj_realy's result or InputError text, the line reader's likewise)."""
+    from facenb import io
+
+    p = tmp_path / "m.obj"
+    p.write_bytes(data)
+
+    def run(fn):
+        try:
+            return fn()
+        except InputError as e:
+            return str(e)
+
+    return (io._obj_realy_fast(data), run(lambda: io.read_obj_realy(p)),
+            run(lambda: io._read_obj_realy_lines(data, p, True)))
+
+
+def _same_mesh(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return (a.vertices.dtype == b.vertices.dtype == np.float32 and np.array_equal(a.vertices, b.vertices)
+            and a.faces.dtype == b.faces.dtype and np.array_equal(a.faces, b.faces)
+            and a.skipped_polygons == b.skipped_polygons)
+
+
+def test_realy_reader_fast_path_takes_plain_files_and_reads_them_like_the_line_reader(tmp_path):
+    rng = np.random.default_rng(7)
+    v = rng.normal(scale=50, size=(40, 3))
+    tri = rng.integers(1, 41, size=(30, 3))
+    quad = rng.integers(1, 41, size=(10, 4))
+    for fmt in ("%.6f", "%.9g", "%.17g", "%.3f"):
+        lines = ["# REALY-like", "mtllib m.mtl"] + ["v " + " ".join(fmt % x for x in r) for r in v] + ["vn 0 0 1"]
+        lines += ["f " + " ".join(f"{i}/{i}/1" for i in r) for r in tri[:10]]
+        lines += ["f " + " ".join(map(str, r)) for r in quad] + ["f " + " ".join(map(str, r)) for r in tri[10:]]
+        for eol in (b"\n", b"\r\n"):
+            data = eol.join(x.encode() for x in lines) + eol
+            fast, got, ref = _realy_both(tmp_path, data)
+            assert fast is not None, (fmt, eol)  # the plain file does take the vectorised path
+            assert _same_mesh(got, ref) and _same_mesh(fast, ref) and len(ref.faces) == 50
+
+
+@pytest.mark.parametrize("text", [
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 2 2\nf 1 2 3 4\nf 1/1 2/2 5/5\nf 1 2 3 4 5\n",  # a pentagon: skipped
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf -3 -2 -1\n",  # relative indices: refused
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf 0 1 2\n",  # index 0
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 4\n",  # out of range
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf +1 2 3\n",  # signed index (int() takes it)
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf\t1 2 3\nf 1 2 3\n",  # a TAB after f: not an 'f ' line
+    "v\t5 5 5\nv 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3\n",  # nor after v
+    "v 0 0 0\nv 1 0\nv 1 1 0\nf 1 2 3\n",  # 2 coordinates
+    "v 0 0 0 1 0 0\nv 1e2 0 0\nv 1 1 nan\nf 1 2 3\n",  # colours, exponent, NaN
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\n",  # no faces
+    "v 0 0 0\rv 1 0 0\nv 1 1 0\nf 1 2 3\n",  # a lone CR
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3.0\n",  # not an integer
+    "v 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 /2 3\n",  # a token starting with '/'
+    "# caf\u00e9\nv 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3\n",  # UTF-8 comment
+])
+def test_realy_reader_odd_files_read_or_refused_like_the_line_reader(tmp_path, text):
+    _, got, ref = _realy_both(tmp_path, text.encode())
+    assert _same_mesh(got, ref), (got, ref)
+
+
+def test_realy_reader_latin1_bytes_are_refused_as_the_official_utf8_read(tmp_path):
+    _, got, ref = _realy_both(tmp_path, b"# Jos\xe9\nv 0 0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3\n")
+    assert got == ref and "not a text OBJ" in got
