@@ -36,11 +36,12 @@ def test_notebook_default_parameters(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_notebook_non_default_parameters(tmp_path, monkeypatch):
     root = need(mirror_root(), "public data mirror")
+    conf = need(conformance_root(), "conformance cases")  # located before the variables that say where are dropped
     monkeypatch.delenv("FACENB_DATA_MIRROR", raising=False)
     monkeypatch.delenv("FACENB_CONFORMANCE", raising=False)
     text, pngs = _run(tmp_path, "reannotated.ipynb", {
         "aflw2000_3d_dir": str(root / "aflw2000_3d"), "samples_dir": str(root / "aflw2000_3d_samples"),
-        "tddfa_v2_dir": str(root / "tddfa_v2"), "conformance_root": str(need(conformance_root(), "conformance cases")),
+        "tddfa_v2_dir": str(root / "tddfa_v2"), "conformance_root": str(conf),
         "case": "aflw02_laplace_bias_outliers", "annotations": "reannotated", "arithmetic": "numpy2",
         "network_dtype": "float64", "n_show": 4, "published_dir": str(root / "aflw2000_3d_2dasl40"),
         "dense_gt_dir": str(_dense_gt(root, tmp_path)), "dense_preset": "sadrnet_dense_3d"})
