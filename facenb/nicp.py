@@ -377,6 +377,29 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None 
     return None, maxit
 
 
+def _spd_solve(a: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
+    """``a^{-1} b`` for a symmetric positive definite ``a (n, n)`` and ``b (n, k)``: CHOLMOD (its own AMD order,
+    all columns in one solve) when cvxopt is installed, else SuperLU (multiple minimum degree order)."""
+    mod = _cholmod()
+    if mod is not None:
+        cholmod, matrix, spmatrix = mod
+        low = sp.tril(a).tocoo()
+        m = spmatrix(matrix(low.data), matrix(low.row.astype(np.int64)), matrix(low.col.astype(np.int64)),
+                     a.shape)
+        try:
+            f = cholmod.symbolic(m, uplo="L")
+            cholmod.numeric(m, f)
+            y = _solve_columns(f, b)
+            if y is None:
+                y = matrix(np.ascontiguousarray(b, dtype=np.float64))
+                cholmod.solve(f, y)
+                y = np.array(y)
+            return y
+        except ArithmeticError:
+            pass
+    return spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
+
+
 def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
                           kp_w: float, d: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Exact minimiser ``X (n, 4, 3)`` of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage).
@@ -405,7 +428,7 @@ def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray
     nk = len(kp_idx)
     rhs = np.zeros((n, nk))
     rhs[kp_idx, np.arange(nk)] = 1.0
-    y = spla.splu(lg, permc_spec="MMD_AT_PLUS_A").solve(rhs)  # (n, nk)
+    y = _spd_solve(lg, rhs)  # (n, nk)
     lam = 1.0 / (alpha * alpha * np.asarray(g, dtype=np.float64) ** 2)  # (4,)
     dk = d[kp_idx]  # (nk, 4)
     s = y[kp_idx] * ((dk * lam) @ dk.T)
