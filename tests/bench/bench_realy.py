@@ -14,7 +14,8 @@ steadier number:
   from an installed package (one untimed warm-up run).
 
 Then one profiled run: CPU seconds per protocol stage (global alignment, closest-point surfaces and queries, region
-rigid ICP, non-rigid ICP and its linear solves), per subject.
+rigid ICP, non-rigid ICP and its linear solves; CHOLMOD's numeric factorisations, symbolic analyses and triangular
+solves, those of the keypoint stages included), per subject.
 
 Baseline measured in the same run: one trimesh ``closest_point`` query of the subject's 4 scan regions (all their
 vertices) against the globally aligned prediction -- a single distance evaluation; the protocol needs dozens (rigid
@@ -85,6 +86,11 @@ def _stage_profile(subjects, tmpl) -> dict:
     wrap(protocol, "region_rigid_icp", "region rigid ICP (with its queries)")
     wrap(protocol, "nonrigid_icp", "non-rigid ICP (with its solves)")
     wrap(nicp._BlockSystem, "cholmod_solve", "  of which CHOLMOD factorise + solve")
+    mod = nicp._cholmod()
+    if mod is not None:
+        wrap(mod[0], "numeric", "  CHOLMOD numeric factorisations (all)")
+        wrap(mod[0], "symbolic", "  CHOLMOD symbolic analyses (all)")
+    wrap(nicp, "_solve_columns", "  CHOLMOD triangular solves (all)")
     wrap(nicp, "_pcg", "  of which SuperLU-preconditioned CG")
     wrap(nicp, "_factor", "  of which SuperLU factorisations")
     wrap(nicp, "_keypoint_stage_solve", "  of which keypoint stages")
@@ -160,6 +166,7 @@ def main() -> int:
         prof = _stage_profile(subjects, tmpl)
         order = ["global alignment", "closest-point surfaces (build)", "region rigid ICP (with its queries)",
                  "non-rigid ICP (with its solves)", "  of which CHOLMOD factorise + solve",
+                 "  CHOLMOD numeric factorisations (all)", "  CHOLMOD symbolic analyses (all)", "  CHOLMOD triangular solves (all)",
                  "  of which SuperLU factorisations", "  of which SuperLU-preconditioned CG",
                  "  of which keypoint stages", "closest-point queries (all)", "total"]
         print("  profile, one run, CPU s per subject: " + "; ".join(
