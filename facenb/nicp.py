@@ -188,17 +188,7 @@ class _BlockSystem:
             k = spmatrix(matrix(vals), rows, cols, (n4, n4))
         try:
             if sym is None:
-                # nmethods = 1: the given order only (CHOLMOD would also compute its own AMD order of the 4n x 4n
-                # pattern and keep the better one: it keeps ours on REALY's regions, at 3x the analysis time)
-                saved = cholmod.options.get("nmethods", _UNSET)
-                cholmod.options["nmethods"] = 1
-                try:
-                    sym = self._chol[0] = cholmod.symbolic(k, p=matrix(np.arange(n4, dtype=np.int64)), uplo="L")
-                finally:
-                    if saved is _UNSET:
-                        del cholmod.options["nmethods"]
-                    else:
-                        cholmod.options["nmethods"] = saved
+                sym = self._chol[0] = cholmod.symbolic(k, p=matrix(np.arange(n4, dtype=np.int64)), uplo="L")
             cholmod.numeric(k, sym)
             out = _solve_columns(sym, rhs)
             if out is None:
@@ -211,7 +201,6 @@ class _BlockSystem:
 
 
 _CHOLMOD = None
-_UNSET = object()
 
 
 def _cholmod():
