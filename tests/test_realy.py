@@ -504,8 +504,9 @@ def test_keypoint_stage_closed_form_matches_sparse_solve():
     np.testing.assert_allclose(x, ref, rtol=0, atol=1e-8 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("ordering", ["mmd", "amd"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_block_system_is_the_normal_matrix_in_its_order(seed):
+def test_block_system_is_the_normal_matrix_in_its_order(seed, ordering):
     """The block system equals ``α² (L ⊗ diag(g²)) + blockdiag(c_i d_i d_i^T)`` built independently (Kronecker
     products), permuted by its ``perm``; the edge list equals numpy's unique rows."""
     from facenb import nicp
@@ -516,8 +517,10 @@ def test_block_system_is_the_normal_matrix_in_its_order(seed):
     e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [0, 2]], f[:, [1, 2]]]), axis=1)
     edges = nicp._edges(f)
     np.testing.assert_array_equal(edges, np.unique(e[e[:, 0] != e[:, 1]], axis=0))
-    system = nicp._BlockSystem(n, edges)
+    system = nicp._BlockSystem(n, edges, ordering)
     assert sorted(system.perm.tolist()) == list(range(4 * n))
+    np.testing.assert_array_equal(system.perm[::4] // 4, system.vperm)
+    np.testing.assert_array_equal(system.vperm[system.vpos], np.arange(n))
     np.testing.assert_array_equal(system.perm.reshape(n, 4) % 4, np.tile(np.arange(4), (n, 1)))  # blocks kept
     alpha, g = 30.0, np.array([2.0, 1.0, 3.0, 0.5])
     c = rng.uniform(0, 2, n)
@@ -630,6 +633,52 @@ def test_cholmod_multi_column_solve_matches_cvxopt():
         finally:
             nicp._MULTI_SOLVE = saved
     assert nicp._MULTI_SOLVE_CHECKED and nicp._MULTI_SOLVE
+
+
+def test_cholmod_values_are_the_lower_triangle_of_the_system():
+    """The CHOLMOD path writes only the changing entries (10 per diagonal block per call, the edge entries once per
+    (alpha, g)): the values it hands CHOLMOD are bit-identical to the assembled system's lower triangle, through
+    changes of alpha, g, weights and rows."""
+    from facenb import nicp
+
+    pytest.importorskip("cvxopt")
+    import scipy.sparse as sp
+
+    v, f = _grid(9, bump=0.3, seed=4)
+    n = len(v)
+    rng = np.random.default_rng(4)
+    system = nicp._BlockSystem(n, nicp._edges(f), "amd")
+    for alpha, g in ((50.0, np.ones(4)), (50.0, np.ones(4)), (30.3, np.ones(4)), (30.3, np.array([2.0, 2.0, 3.0, 2.0]))):
+        c = rng.uniform(0, 2, n) * (rng.uniform(size=n) > 0.1)
+        d = np.concatenate([v + rng.normal(size=v.shape), np.ones((n, 1))], axis=1)
+        assert system.cholmod_solve(alpha, g, c, d, rng.normal(size=(4 * n, 3))) is not None
+        ref = sp.tril(system.matrix(alpha, g, c, d)).tocsc()  # the same CSC (column, then row) order
+        ref.sort_indices()
+        np.testing.assert_array_equal(np.array(system._chol[4].V).ravel(), ref.data)
+
+
+def test_spd_solve_paths_agree(monkeypatch):
+    """The grounded-Laplacian solve of the keypoint stage: CHOLMOD (all columns at once) and SuperLU (without
+    cvxopt) give the same solution to solver rounding."""
+    from facenb import nicp
+
+    pytest.importorskip("cvxopt")
+    import scipy.sparse as sp
+
+    v, f = _grid(10, bump=0.3, seed=8)
+    n = len(v)
+    e = nicp._edges(f)
+    deg = np.bincount(e.ravel(), minlength=n).astype(float)
+    deg[0] += 1.0
+    lg = sp.csc_matrix((np.r_[-np.ones(len(e)), -np.ones(len(e)), deg],
+                        (np.r_[e[:, 0], e[:, 1], np.arange(n)], np.r_[e[:, 1], e[:, 0], np.arange(n)])), shape=(n, n))
+    b = np.zeros((n, 5))
+    b[[3, 17, 40, 77, 99], np.arange(5)] = 1.0
+    y = nicp._spd_solve(lg, b)
+    np.testing.assert_allclose(lg @ y, b, rtol=0, atol=1e-10)
+    monkeypatch.setattr(nicp, "_CHOLMOD", False)  # as without cvxopt
+    y2 = nicp._spd_solve(lg, b)
+    np.testing.assert_allclose(y2, y, rtol=0, atol=1e-10 * np.abs(y).max())
 
 
 def test_nicp_solvers_agree():
