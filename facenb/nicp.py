@@ -238,6 +238,8 @@ def _multi_solve():
     global _MULTI_SOLVE
     if _MULTI_SOLVE is None:
         _MULTI_SOLVE = False
+        if ctypes.sizeof(ctypes.c_void_p) != 8:  # cvxopt uses CHOLMOD's long-integer (cholmod_l_*) API on 64-bit only
+            return None
         try:
             from cvxopt import cholmod
 
@@ -248,10 +250,10 @@ def _multi_solve():
             solve.restype = ctypes.POINTER(_CholmodDense)
             solve.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_CholmodDense), ctypes.c_void_p]
             free.argtypes = [ctypes.POINTER(ctypes.POINTER(_CholmodDense)), ctypes.c_void_p]
-            get_name = ctypes.pythonapi.PyCapsule_GetName
-            get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
-            get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
-            get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+            # private prototypes (ctypes.pythonapi's shared function objects keep whatever types others set)
+            get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+            get_ptr = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+                ("PyCapsule_GetPointer", ctypes.pythonapi))
             if start(common):
                 _MULTI_SOLVE = (solve, free, common, get_name, get_ptr)
         except (ImportError, OSError, AttributeError):
