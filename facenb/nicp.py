@@ -379,10 +379,11 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None 
     return None, maxit
 
 
-def _spd_solve(a: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
+def _spd_solve(a: sp.csc_matrix, b: np.ndarray, cholmod_ok: bool = True) -> np.ndarray:
     """``a^{-1} b`` for a symmetric positive definite ``a (n, n)`` and ``b (n, k)``: CHOLMOD (its own AMD order,
-    all columns in one solve) when cvxopt is installed, else SuperLU (multiple minimum degree order)."""
-    mod = _cholmod()
+    all columns in one solve) when cvxopt is installed and ``cholmod_ok``, else SuperLU (multiple minimum degree
+    order)."""
+    mod = _cholmod() if cholmod_ok else None
     if mod is not None:
         cholmod, matrix, spmatrix = mod
         low = sp.tril(a).tocoo()
@@ -403,13 +404,14 @@ def _spd_solve(a: sp.csc_matrix, b: np.ndarray) -> np.ndarray:
 
 
 def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
-                          kp_w: float, d: np.ndarray, targets: np.ndarray) -> np.ndarray:
+                          kp_w: float, d: np.ndarray, targets: np.ndarray, cholmod_ok: bool = True) -> np.ndarray:
     """Exact minimiser ``X (n, 4, 3)`` of ``α² ||(M ⊗ G) X||² + Σ_k w² |d_k^T X_k - p_k|²`` (keypoint-only stage).
 
     With ``r_k = w² (d_k^T X_k - p_k)`` the normal equations read ``α² g_a² L X^(a) = -Σ_k e_k d_ka r_k``; a
     particular solution comes from the grounded scalar Laplacian (one vertex per connected component fixed),
     the free constants ``μ`` per component from the bordered system
-    ``[[S + I/w², -D], [D^T, 0]] [R; μ] = [-P; 0]``, ``S_kj = Y_kj Σ_a d_ka d_ja / (α² g_a²)``.
+    ``[[S + I/w², -D], [D^T, 0]] [R; μ] = [-P; 0]``, ``S_kj = Y_kj Σ_a d_ka d_ja / (α² g_a²)``. The Laplacian
+    solve uses CHOLMOD when ``cholmod_ok`` and cvxopt is installed, else SuperLU (:func:`_spd_solve`).
     """
     from scipy.sparse.csgraph import connected_components
 
@@ -430,7 +432,7 @@ def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray
     nk = len(kp_idx)
     rhs = np.zeros((n, nk))
     rhs[kp_idx, np.arange(nk)] = 1.0
-    y = _spd_solve(lg, rhs)  # (n, nk)
+    y = _spd_solve(lg, rhs, cholmod_ok)  # (n, nk)
     lam = 1.0 / (alpha * alpha * np.asarray(g, dtype=np.float64) ** 2)  # (4,)
     dk = d[kp_idx]  # (nk, 4)
     s = y[kp_idx] * ((dk * lam) @ dk.T)
@@ -550,7 +552,7 @@ def optimal_step_nicp(source_vertices: np.ndarray, source_faces: np.ndarray, tar
             if kp_only:
                 # keypoint-only stage: exact closed form (duplicate keypoint vertices: the last target wins)
                 uk = np.unique(kp_idx)
-                xb = _keypoint_stage_solve(n, edges, alpha, g, uk, beta, d, full[uk])
+                xb = _keypoint_stage_solve(n, edges, alpha, g, uk, beta, d, full[uk], direct)
                 x = xb.reshape(4 * n, 3)
             else:
                 c = w * w + kw * kw
