@@ -243,7 +243,10 @@ def _multi_solve():
         try:
             from cvxopt import cholmod
 
-            lib = ctypes.CDLL(cholmod.__file__)  # symbols resolve in its dependencies: cvxopt's own CHOLMOD
+            # symbols resolve in its dependencies: cvxopt's own CHOLMOD. PyDLL, not CDLL: the calls keep the GIL,
+            # so threads of one process never share the workspace `common` at the same time (cvxopt's own CHOLMOD
+            # calls keep it too)
+            lib = ctypes.PyDLL(cholmod.__file__)
             start, solve, free = lib.cholmod_l_start, lib.cholmod_l_solve, lib.cholmod_l_free_dense
             common = ctypes.create_string_buffer(1 << 16)  # cholmod_common is a few kB in every SuiteSparse
             start.argtypes = [ctypes.c_void_p]
@@ -276,11 +279,16 @@ def _solve_columns(factor, rhs: np.ndarray) -> np.ndarray | None:
     solve, free, common, get_name, get_ptr = fns
     b = np.asfortranarray(rhs, dtype=np.float64)
     m, k = b.shape
-    name = get_name(factor)
-    if name not in (b"CHOLMOD FACTOR D L", b"CHOLMOD FACTOR D U"):
+    try:  # a factor that is not the capsule this expects (another cvxopt): cvxopt's own solve
+        name = get_name(factor)
+        ptr = get_ptr(factor, name) if name in (b"CHOLMOD FACTOR D L", b"CHOLMOD FACTOR D U") else None
+    except Exception:
+        ptr = None
+    if not ptr:
+        _MULTI_SOLVE = False
         return None
     dense = _CholmodDense(m, k, m * k, m, b.ctypes.data, None, 1, 0)  # CHOLMOD_REAL, CHOLMOD_DOUBLE
-    res = solve(0, get_ptr(factor, name), ctypes.byref(dense), common)  # CHOLMOD_A: solve K x = b
+    res = solve(0, ptr, ctypes.byref(dense), common)  # CHOLMOD_A: solve K x = b
     if not res:
         _MULTI_SOLVE = False
         return None

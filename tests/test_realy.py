@@ -633,6 +633,11 @@ def test_cholmod_multi_column_solve_matches_cvxopt():
         finally:
             nicp._MULTI_SOLVE = saved
     assert nicp._MULTI_SOLVE_CHECKED and nicp._MULTI_SOLVE
+    saved = nicp._MULTI_SOLVE
+    try:  # anything but cvxopt's factor capsule: no call into CHOLMOD, no exception, cvxopt's solve from then on
+        assert nicp._solve_columns(object(), b) is None and nicp._MULTI_SOLVE is False
+    finally:
+        nicp._MULTI_SOLVE = saved
 
 
 def test_cholmod_values_are_the_lower_triangle_of_the_system():
