@@ -190,11 +190,7 @@ class _BlockSystem:
             if sym is None:
                 sym = self._chol[0] = cholmod.symbolic(k, p=matrix(np.arange(n4, dtype=np.int64)), uplo="L")
             cholmod.numeric(k, sym)
-            out = _solve_columns(sym, rhs)
-            if out is None:
-                x = matrix(np.ascontiguousarray(rhs, dtype=np.float64))
-                cholmod.solve(sym, x)
-                out = np.array(x)
+            out = _factor_solve(sym, rhs)
         except ArithmeticError:
             return None
         return out if np.all(np.isfinite(out)) else None
@@ -313,6 +309,19 @@ def _solve_columns(factor, rhs: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _factor_solve(factor, rhs: np.ndarray) -> np.ndarray:
+    """``K^{-1} rhs (m, k)`` on cvxopt's numeric CHOLMOD ``factor``: one call for all columns
+    (:func:`_solve_columns`), else cvxopt's ``cholmod.solve``, column by column."""
+    out = _solve_columns(factor, rhs)
+    if out is None:
+        from cvxopt import cholmod, matrix
+
+        x = matrix(np.ascontiguousarray(rhs, dtype=np.float64))
+        cholmod.solve(factor, x)
+        out = np.array(x)
+    return out
+
+
 def _vertex_ordering(n: int, edges: np.ndarray, method: str = "mmd") -> np.ndarray:
     """Fill-reducing order ``(n,)`` (``order[new] = old``) of the vertex graph (the block system's pattern, one
     entry per vertex).
@@ -400,12 +409,7 @@ def _spd_solve(a: sp.csc_matrix, b: np.ndarray, cholmod_ok: bool = True) -> np.n
         try:
             f = cholmod.symbolic(m, uplo="L")
             cholmod.numeric(m, f)
-            y = _solve_columns(f, b)
-            if y is None:
-                y = matrix(np.ascontiguousarray(b, dtype=np.float64))
-                cholmod.solve(f, y)
-                y = np.array(y)
-            return y
+            return _factor_solve(f, b)
         except ArithmeticError:
             pass
     return spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
