@@ -9,6 +9,8 @@ to their maximum, ``x`` = left bin edges, ``y = 100 cumsum(counts) / N`` (percen
 """
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
@@ -153,6 +155,41 @@ def challenge_table(results: Mapping[str, N.DatasetResult]) -> pd.DataFrame:
             rows.append({"method": m, "challenge": ch, "mean_mm": s.mean_mm, "median_mm": s.median_mm,
                          "std_mm": s.std_mm, "images": n_img, "points": s.n_points})
     return pd.DataFrame(rows)
+
+
+def score_lines(results: Mapping[str, N.DatasetResult]) -> list[str]:
+    """One line per method: median, mean, std of all its scored points (mm, official aggregation) and its image
+    counts (scored, missing, failed)."""
+    lines = []
+    for m, r in results.items():
+        o = r.overall
+        lines.append(f"{m}: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, std {o.std_mm:.4f} mm "
+                     f"({len(r.outcomes) - r.n_missing - r.n_failed} images, {r.n_missing} missing, "
+                     f"{r.n_failed} failed)")
+    return lines
+
+
+def challenge_pivots(results: Mapping[str, N.DatasetResult]) -> dict[str, pd.DataFrame]:
+    """:func:`challenge_table` as one method x challenge table per statistic (``median_mm``, ``mean_mm``,
+    ``std_mm``), rounded to 3 decimals (micrometres)."""
+    table = challenge_table(results)
+    return {stat: table.pivot(index="method", columns="challenge", values=stat).round(3)
+            for stat in ("median_mm", "mean_mm", "std_mm")}
+
+
+def aggregate_check(results: Mapping[str, N.DatasetResult], dataset_dir: str | Path) -> str | None:
+    """For a folder that carries the official scorer's numbers (``aggregate.json``: ``mean_mm``, ``median_mm``,
+    ``std_mm``, e.g. facenb's conformance challenge folder) and a single scored method: one line comparing them
+    with facenb's, to 10 decimals, with the largest absolute difference. None otherwise."""
+    agg = Path(dataset_dir) / "aggregate.json"
+    if not agg.is_file() or len(results) != 1:
+        return None
+    exp = json.loads(agg.read_text())
+    o = next(iter(results.values())).overall
+    diff = max(abs(o.mean_mm - exp["mean_mm"]), abs(o.median_mm - exp["median_mm"]), abs(o.std_mm - exp["std_mm"]))
+    return (f"official aggregate ({exp.get('official', 'aggregate.json')}): mean {exp['mean_mm']:.10f}, median "
+            f"{exp['median_mm']:.10f}, std {exp['std_mm']:.10f}; facenb: mean {o.mean_mm:.10f}, median "
+            f"{o.median_mm:.10f}, std {o.std_mm:.10f}; max |diff| {diff:.2e} mm")
 
 
 def worst_images(result: N.DatasetResult, k: int) -> list[N.ImageOutcome]:

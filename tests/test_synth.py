@@ -157,6 +157,20 @@ def test_nowviz_on_the_synthetic_set_and_from_the_cache(now_set, tmp_path):
     assert y[-1] == pytest.approx(100.0) and np.all(np.diff(y) >= 0) and len(x) == 100000
     g, yg = nowviz.curve_on_grid(x, y)
     assert yg[0] >= 0 and yg[-1] <= 100 and np.all(np.diff(yg) >= 0)
+    # the notebook's summary lines, per-statistic tables and check against an official aggregate.json
+    o = again["precise"].overall
+    assert nowviz.score_lines(again) == [f"precise: median {o.median_mm:.4f} mm, mean {o.mean_mm:.4f} mm, std "
+                                         f"{o.std_mm:.4f} mm (4 images, 0 missing, 0 failed)"]
+    piv = nowviz.challenge_pivots(again)
+    assert list(piv) == ["median_mm", "mean_mm", "std_mm"]
+    assert piv["mean_mm"].loc["precise", "all"] == round(o.mean_mm, 3)
+    assert nowviz.aggregate_check(again, res.out) is None  # the synthetic set carries no official numbers
+    (tmp_path / "agg").mkdir()
+    (tmp_path / "agg" / "aggregate.json").write_text(json.dumps(
+        {"official": "x@1", "mean_mm": o.mean_mm + 1e-3, "median_mm": o.median_mm, "std_mm": o.std_mm}))
+    line = nowviz.aggregate_check(again, tmp_path / "agg")
+    assert line.startswith("official aggregate (x@1)") and line.endswith("max |diff| 1.00e-03 mm")
+    assert nowviz.aggregate_check({**again, "other": again["precise"]}, tmp_path / "agg") is None
 
 
 def test_now_with_the_real_james_scan(now_set, tmp_path):
