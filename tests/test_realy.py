@@ -800,3 +800,15 @@ def test_notebook_without_data(tmp_path, monkeypatch):
     assert "facenb data fetch realy_templates" in text
     assert "set FACENB_CONFORMANCE" in text
     assert "set realy_dir and predictions_dir" in text
+
+
+def test_conformance_summary_measures_the_distance_to_the_truncation_interval():
+    """conformance_rows/_summary (notebook 11): an official written value w stands for [w, w + 1e-7)."""
+    rows = [{"subject": "1", "region": g, "facenb (mm)": x, "official written": w, "facenb written": fw,
+             "distance to official (mm)": max(0.0, float(w) - x, x - float(w) - 1e-7)}
+            for g, x, w, fw in (("nose", 1.23270445, "1.2327044", "1.2327044"),
+                                ("mouth", 1.3054626, "1.3054623", "1.3054626"),
+                                ("forehead", 2.0, "2.0000000", "2.0000000"), ("cheek", 0.5, "0.5000001", "0.5000000"))]
+    lines = realy.conformance_summary(rows)
+    assert lines[0] == "max distance to the official values: 2.0e-07 mm (target 1e-3 mm); written strings identical: 2 of 4"
+    assert "average nmse@nose = 1.233" in lines and lines[-1] == "average nmse@all = 1.260"

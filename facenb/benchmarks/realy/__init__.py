@@ -111,6 +111,8 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     RegionStatistics,
     official_statistics,
     format_statistics,
+    conformance_rows,
+    conformance_summary,
     parse_error_file,
     alignment_distances,
 )
@@ -182,6 +184,8 @@ __all__ = [
     "N_KEYPOINTS",
     "alignment_distances",
     "format_statistics",
+    "conformance_rows",
+    "conformance_summary",
     "list_predictions",
     "write_error_map_ply",
     "read_error_map_ply",

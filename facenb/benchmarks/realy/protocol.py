@@ -682,6 +682,48 @@ def format_statistics(stats: Mapping[str, RegionStatistics]) -> list[str]:
     return lines
 
 
+def conformance_rows(case_dir: str | Path, expected: Mapping, template: RealyTemplate, mask=None, *,
+                     done: SubjectResult | None = None, jobs: int = 1) -> list[dict]:
+    """facenb against the official outputs of a conformance case, one row per subject and region.
+
+    ``case_dir`` holds a REALY folder (``prediction/<id>.obj``, ``REALY_HIFI3D_keypoints``, ``REALY_scan_region``,
+    ``metrical_scale.txt``); ``expected`` is its ``expected.json`` (``subjects``: ``subject`` and the official
+    ``written`` value per region, as ``REALY_error.txt`` holds it: truncated to 7 decimals, so the official value
+    lies in ``[w, w + 1e-7)``). ``done``: an already scored subject of the case (not scored again).
+
+    Returns
+    -------
+    list of dict
+        ``subject``, ``region``, ``facenb (mm)``, ``official written``, ``facenb written`` and ``distance to
+        official (mm)`` = the distance from facenb's value to ``[w, w + 1e-7)``.
+    """
+    case_dir = Path(case_dir)
+    rows = []
+    for s in expected["subjects"]:
+        if done is not None and s["subject"] == done.subject:
+            res = done
+        else:
+            inp = load_subject(case_dir / "REALY_HIFI3D_keypoints", case_dir / "REALY_scan_region",
+                               case_dir / "metrical_scale.txt", case_dir / "prediction" / f"{s['subject']}.obj",
+                               template, mask)
+            res = evaluate_subject(inp, template, jobs=jobs)
+        for r in REGIONS:
+            w, x = float(s["written"][r]), res.errors_mm[r]
+            rows.append({"subject": s["subject"], "region": r, "facenb (mm)": x, "official written": s["written"][r],
+                         "facenb written": res.written[r], "distance to official (mm)": max(0.0, w - x, x - w - 1e-7)})
+    return rows
+
+
+def conformance_summary(rows: Sequence[Mapping]) -> list[str]:
+    """The verdict on :func:`conformance_rows`: the largest distance to the official values, how many written
+    strings are identical, and the official statistics printout of facenb's written values."""
+    dist = max(r["distance to official (mm)"] for r in rows)
+    same = sum(r["facenb written"] == r["official written"] for r in rows)
+    written = {g: [float(r["facenb written"]) for r in rows if r["region"] == g] for g in REGIONS}
+    return [f"max distance to the official values: {dist:.1e} mm (target 1e-3 mm); written strings identical: "
+            f"{same} of {len(rows)}"] + format_statistics(official_statistics(written))
+
+
 def parse_error_file(path: str | Path) -> dict[str, dict[str, float]]:
     """Read a ``REALY_error.txt`` (official format) into ``{subject: {region: mm}}``."""
     p = Path(path)
