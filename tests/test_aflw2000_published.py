@@ -148,3 +148,27 @@ def test_cli_published_json_and_text(release, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "facenb.cli", "aflw2000", "--published", "2dasl40", "--coords",
                           "image"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.startswith("facenb: error:") and "Traceback" not in bad.stderr
+
+
+def test_reproduced_vs_reported_rows_say_where_each_number_comes_from(release):
+    """The notebook's last table: the subset's balanced means beside the published 2000-image values, and the
+    reported 3DDFA-V2 rows quoted; a section without its inputs adds no row."""
+    import math
+
+    import pandas as pd
+
+    root, gt, pub = release
+    table = P.summary_table(P.score(pub, gt))
+    reported = pd.DataFrame([{"benchmark": "aflw2000_3d", "method": "3DDFA-V2 (MobileNet)", "split": "original",
+                              "region": "balanced", "value": 3.56, "source_ref": "x"},
+                             {"benchmark": "now", "method": "3DDFA-V2", "split": "original", "region": "all",
+                              "value": 1.0, "source_ref": "y"}])
+    rows = P.reproduced_vs_reported(table=table, published=pub, reported=reported)
+    assert [r["what"].split(",")[0] for r in rows] == list(P.METHODS) + ["3DDFA-V2 (MobileNet)"]
+    ref = P.published_reference()
+    for r, m in zip(rows, P.METHODS):
+        assert r["reproduced"] == table[m]["balanced"] and f"({pub.n_images} images:" in r["what"]
+        assert r["reported"] == ref[m]["value"] and r["source"] == ref[m]["source"]
+        assert r["provenance"].startswith("reproduced: recomputed from the method's released predictions")
+    assert math.isnan(rows[-1]["reproduced"]) and rows[-1]["reported"] == 3.56 and "quoted" in rows[-1]["provenance"]
+    assert P.reproduced_vs_reported(reported=reported.iloc[:0]) == []
