@@ -812,3 +812,26 @@ def test_conformance_summary_measures_the_distance_to_the_truncation_interval():
     lines = realy.conformance_summary(rows)
     assert lines[0] == "max distance to the official values: 2.0e-07 mm (target 1e-3 mm); written strings identical: 2 of 4"
     assert "average nmse@nose = 1.233" in lines and lines[-1] == "average nmse@all = 1.260"
+
+
+def test_reproduced_vs_reported_rows_and_provenance():
+    """Notebook 11's last table: conformance rows consistency-checked; a method's published means quoted, and
+    recomputed beside them when a folder result is given."""
+    import pandas as pd
+
+    conf = [{"subject": "3", "region": "nose", "facenb (mm)": 1.1, "official written": "1.0999999"}]
+    rep = pd.DataFrame([{"benchmark": "realy", "method": "M", "split": "frontal", "statistic": "mean",
+                         "region": g, "value": v, "source_ref": "s"} for g, v in (("nose", 1.5), ("all", 1.7))]
+                       + [{"benchmark": "realy", "method": "M", "split": "side", "statistic": "mean",
+                           "region": "nose", "value": 9.0, "source_ref": "s"}])
+    rows = realy.reproduced_vs_reported(conf, "c1", "M", "frontal", None, rep)
+    assert [r["provenance"] for r in rows] == ["consistency-checked"] + ["quoted with source (not recomputed: no "
+                                                                          "realy_dir)"] * 2
+    assert rows[0]["reported"] == 1.0999999 and np.isnan(rows[1]["reproduced"]) and rows[2]["reported"] == 1.7
+
+    class Folder:
+        statistics = {"nose": realy.RegionStatistics(1.4, 1.4, np.nan, 1)}
+
+    rows = realy.reproduced_vs_reported([], None, "M", "frontal", Folder(), rep)
+    assert rows[0]["reproduced"] == 1.4 and rows[0]["provenance"] == "recomputed from raw data"
+    assert np.isnan(rows[1]["reproduced"])  # 'all' is not among the folder's statistics here

@@ -113,6 +113,7 @@ from facenb.benchmarks.realy.protocol import (  # noqa: F401 -- the names of the
     format_statistics,
     conformance_rows,
     conformance_summary,
+    reproduced_vs_reported,
     parse_error_file,
     alignment_distances,
 )
@@ -186,6 +187,7 @@ __all__ = [
     "format_statistics",
     "conformance_rows",
     "conformance_summary",
+    "reproduced_vs_reported",
     "list_predictions",
     "write_error_map_ply",
     "read_error_map_ply",

@@ -724,6 +724,35 @@ def conformance_summary(rows: Sequence[Mapping]) -> list[str]:
             f"{same} of {len(rows)}"] + format_statistics(official_statistics(written))
 
 
+def reproduced_vs_reported(conformance: Sequence[Mapping], case: str | None, method: str, view: str,
+                           folder=None, reported=None) -> list[dict]:
+    """Rows ``what, reproduced, reported, source, provenance`` (the last table of ``notebooks/11_realy.ipynb``).
+
+    ``conformance``: :func:`conformance_rows` of the case ``case`` (consistency-checked against the official
+    written values); then ``method``'s published REALY ``view`` means (``reported``, default
+    :func:`facenb.results.load_reported`), beside the means of ``folder`` (a :func:`evaluate_folder` result on a
+    REALY release: recomputed from raw data) when given, else NaN (quoted only).
+    """
+    rows = [{"what": f"conformance {case}, subject {c['subject']}, {c['region']}", "reproduced": c["facenb (mm)"],
+             "reported": float(c["official written"]), "source": "official main.py output (expected.json, truncated)",
+             "provenance": "consistency-checked"} for c in conformance]
+    if reported is None:
+        from facenb.results import load_reported
+
+        reported = load_reported()
+    rep = reported[(reported.benchmark == "realy") & (reported.method == method) & (reported.split == view)
+                   & (reported.statistic == "mean")]
+    for _, r in rep.iterrows():
+        got = float("nan")
+        if folder is not None and r["region"] in folder.statistics:
+            got = folder.statistics[r["region"]].mean
+        rows.append({"what": f"{method}, REALY {view}, {r['region']} (mean over subjects)", "reproduced": got,
+                     "reported": r["value"], "source": r["source_ref"],
+                     "provenance": "recomputed from raw data" if folder is not None else
+                     "quoted with source (not recomputed: no realy_dir)"})
+    return rows
+
+
 def parse_error_file(path: str | Path) -> dict[str, dict[str, float]]:
     """Read a ``REALY_error.txt`` (official format) into ``{subject: {region: mm}}``."""
     p = Path(path)
