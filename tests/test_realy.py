@@ -835,3 +835,15 @@ def test_reproduced_vs_reported_rows_and_provenance():
     rows = realy.reproduced_vs_reported([], None, "M", "frontal", Folder(), rep)
     assert rows[0]["reproduced"] == 1.4 and rows[0]["provenance"] == "recomputed from raw data"
     assert np.isnan(rows[1]["reproduced"])  # 'all' is not among the folder's statistics here
+
+
+def test_load_conformance_subject(conformance_dir, data_mirror):
+    """Notebook 11's loader: the case's template, mask and a named subject; an unknown subject is refused."""
+    case = conformance_dir / "realy" / "realy02_flame_topology_mask_2subjects"
+    tdir = need(data_mirror / "realy_templates", "realy_templates in the data mirror")
+    exp, tmpl, mask, inputs = realy.load_conformance_subject(case, tdir, 7)
+    assert exp["template_topology"] == "FLAME" and tmpl.n_vertices == 5023 and mask == case / "template_mask.txt"
+    assert inputs.subject == "7" and len(inputs.prediction.vertices) == 5023
+    assert realy.load_conformance_subject(case, tdir)[3].subject == exp["subjects"][0]["subject"]
+    with pytest.raises(InputError, match="no subject 99"):
+        realy.load_conformance_subject(case, tdir, 99)

@@ -682,6 +682,40 @@ def format_statistics(stats: Mapping[str, RegionStatistics]) -> list[str]:
     return lines
 
 
+def load_conformance_subject(case_dir: str | Path, templates_dir: str | Path, subject: str | int | None = None):
+    """One subject of a conformance case (a REALY folder with the official outputs in ``expected.json``).
+
+    Returns
+    -------
+    expected : dict
+        The case's ``expected.json``.
+    template : RealyTemplate
+        Its topology's template (``expected["template_topology"]``) from ``templates_dir`` (dataset
+        ``realy_templates``).
+    mask : Path or None
+        ``template_mask.txt`` when the case uses one.
+    inputs : SubjectInputs
+        ``subject`` (default: the case's first), read and validated.
+    """
+    import json
+
+    from facenb.benchmarks.realy.template import load_template
+
+    case_dir = Path(case_dir)
+    expected = json.loads((case_dir / "expected.json").read_text())
+    template = load_template(expected["template_topology"], data_dir=templates_dir)
+    subjects = expected["subjects"]
+    s = subjects[0] if subject is None else next((x for x in subjects if x["subject"] == str(subject)), None)
+    if s is None:
+        raise InputError(f"no subject {subject} in this case ({', '.join(x['subject'] for x in subjects)})",
+                         case_dir / "expected.json", "pick one of the case's subjects")
+    mask = case_dir / "template_mask.txt" if expected.get("template_mask") else None
+    inputs = load_subject(case_dir / "REALY_HIFI3D_keypoints", case_dir / "REALY_scan_region",
+                          case_dir / "metrical_scale.txt", case_dir / "prediction" / f"{s['subject']}.obj", template,
+                          mask)
+    return expected, template, mask, inputs
+
+
 def conformance_rows(case_dir: str | Path, expected: Mapping, template: RealyTemplate, mask=None, *,
                      done: SubjectResult | None = None, jobs: int = 1) -> list[dict]:
     """facenb against the official outputs of a conformance case, one row per subject and region.
