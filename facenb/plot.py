@@ -471,6 +471,43 @@ def use_notebook_renderer(connected: bool = False) -> str:
     return pio.renderers.default
 
 
+def facescape_figures(tables, results, metric: str, options=None, *, interactive: bool = False,
+                      highlight: Sequence[str] = ()) -> list:
+    """The figures of ``notebooks/13_facescape.ipynb``: ``metric`` (``"CD"``, ``"MNE"`` or ``"CR"``) per bin for
+    every (dataset, grouping) of ``tables`` (:class:`facenb.benchmarks.facescape.FaceScapeTables`), then its
+    cumulative curve over all images of every dataset of ``results`` (scored with ``options``; default the
+    official ones). Plotly figures when ``interactive``, else matplotlib."""
+    from facenb.benchmarks import facescape as fs
+
+    options = fs.OFFICIAL if options is None else options
+    unit = {"CD": "CD (mm)", "MNE": "MNE (rad)", "CR": "CR (fraction)"}[metric]
+    x_name = {"yaw": "head rotation (deg)", "angle": "view angle (deg)", "focal": "focal length (px)"}
+    figs = []
+    for dataset, grouping in tables.tables:
+        frame = fs.plot_frame(tables, dataset, grouping, metric)
+        kw = dict(highlight=highlight, title=f"FaceScape {dataset}: {metric} by {grouping}", y_label=unit,
+                  x_label=x_name[grouping])
+        figs.append(bin_curves_plotly(frame, **kw) if interactive else bin_curves_matplotlib(frame, **kw))
+    for dataset in results.datasets:
+        errs = fs.per_image_errors(results, dataset, metric, options)
+        kw = dict(highlight=highlight, title=f"FaceScape {dataset}: cumulative {metric} over all images",
+                  x_label=unit, higher_is_better=(metric == "CR"))
+        figs.append(cumulative_error_curves_plotly(errs, **kw) if interactive
+                    else cumulative_error_curves_matplotlib(errs, **kw))
+    return figs
+
+
+def show(fig) -> None:
+    """Show a figure in a notebook: a plotly figure with ``fig.show()``, a matplotlib one as a PNG image (the
+    same in JupyterLab and in the exported HTML)."""
+    from IPython.display import Image, display
+
+    if hasattr(fig, "savefig"):
+        display(Image(figure_png(fig)))
+    else:
+        fig.show()
+
+
 def figure_png(fig, dpi: int = 110) -> bytes:
     """PNG bytes of a matplotlib figure (for ``IPython.display.Image``; works with any matplotlib backend)."""
     import io

@@ -415,6 +415,17 @@ def test_plots_highlight_methods(tmp_path):
     cm = plot.cumulative_error_curves_matplotlib(errs, highlight=["A"], x_label="CD (mm)")
     bold = [t.get_text() for t in cm.axes[0].get_legend().get_texts() if t.get_fontweight() == "bold"]
     assert bold == ["* A"]
+    # the notebook's figures: one per (dataset, grouping), then one cumulative curve per dataset
+    results = fs.load_results(root)
+    figs = plot.facescape_figures(t, results, "CD", interactive=True, highlight=["B"])
+    assert len(figs) == len(t.tables) + len(results.datasets)
+    want = fs.plot_frame(t, *t.tables[0], "CD")
+    got = {tr.name.lstrip("* "): list(tr.y) for tr in figs[0].data}
+    for m, g in want.groupby("method"):
+        np.testing.assert_array_equal(got[m], g["value"].to_numpy())
+    assert figs[-1].layout.title.text == f"FaceScape {results.datasets[-1]}: cumulative CD over all images"
+    mfigs = plot.facescape_figures(t, results, "CR")
+    assert len(mfigs) == len(figs) and all(hasattr(f, "savefig") for f in mfigs)
 
 
 # ------------------------------------------------------------------------------------------------ notebook

@@ -240,3 +240,21 @@ def test_now_curves_and_traces():
     offsets = [c.get_offsets() for c in sfig.axes[0].collections]
     np.testing.assert_array_equal(offsets[0], [[1.0, 0.8], [2.0, 1.9]])
     np.testing.assert_array_equal(offsets[1], [[3.0, 2.5]])
+
+
+def test_show_displays_matplotlib_as_png_and_plotly_by_its_own_show(monkeypatch):
+    import IPython.display as D
+
+    shown = []
+    monkeypatch.setattr(D, "display", lambda obj: shown.append(obj))
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    P.show(fig)
+    assert len(shown) == 1 and isinstance(shown[0], D.Image) and shown[0].data == P.figure_png(fig)
+
+    class Plotly:
+        def show(self):
+            shown.append("plotly")
+
+    P.show(Plotly())
+    assert shown[-1] == "plotly"
