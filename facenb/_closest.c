@@ -685,7 +685,63 @@ done:
     return result;
 }
 
+/*
+ * pair_dist2(vertices, faces, which, points, out): out[i] = squared distance from points[i] to triangle
+ * faces[which[i]] of vertices (Ericson's exact closest point, as query), or -1 for a triangle too flat for that
+ * to be a safe bound of another formula's result (squared sine of its angle at a below 1e-6, zero area included).
+ * vertices (n, 3) float64, faces (m, 3) int64, which (q,) int64, points (q, 3) float64, out (q,) float64.
+ */
+static PyObject *py_pair_dist2(PyObject *self, PyObject *args)
+{
+    enum { NARG = 5 };
+    PyObject *o[NARG];
+    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4])) return NULL;
+    static const char *names[NARG] = {"vertices", "faces", "which", "points", "out"};
+    static const int writable[NARG] = {0, 0, 0, 0, 1};
+    Py_buffer v[NARG];
+    int got = 0, bad = 0;
+    PyObject *result = NULL;
+    for (; got < NARG; got++) {
+        if (get_buffer(o[got], &v[got], writable[got], 8, names[got]) < 0) goto done;
+    }
+    Py_ssize_t nv = v[0].len / 24, m = v[1].len / 24, q = v[2].len / 8;
+    if (v[0].len % 24 || v[1].len % 24 || v[3].len != 24 * q || v[4].len != 8 * q) {
+        PyErr_SetString(PyExc_ValueError, "_closest.pair_dist2: inconsistent array sizes");
+        goto done;
+    }
+    const double *vert = (const double *)v[0].buf, *pts = (const double *)v[3].buf;
+    const int64_t *faces = (const int64_t *)v[1].buf, *which = (const int64_t *)v[2].buf;
+    double *out = (double *)v[4].buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < q && !bad; i++) {
+        int64_t f = which[i];
+        if (f < 0 || f >= m) { bad = 1; break; }
+        double t[9], P[16], c[3];
+        for (int k = 0; k < 3; k++) {
+            int64_t a = faces[3 * f + k];
+            if (a < 0 || a >= nv) { bad = 1; break; }
+            t[3 * k] = vert[3 * a]; t[3 * k + 1] = vert[3 * a + 1]; t[3 * k + 2] = vert[3 * a + 2];
+        }
+        if (bad) break;
+        triangle_constants(t, P);
+        out[i] = P[12] == 0.0 ? -1.0 : closest_on_triangle(pts + 3 * i, t, c);
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "_closest.pair_dist2: triangle or vertex index out of range");
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"pair_dist2", py_pair_dist2, METH_VARARGS,
+     "pair_dist2(vertices, faces, which, points, out): squared distance of each point to its own triangle (-1: "
+     "a flat triangle)."},
     {"build", py_build, METH_VARARGS,
      "build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)."},
     {"query", py_query, METH_VARARGS,

@@ -400,6 +400,17 @@ class TrimeshSurface:
         near = rdeg[cand] | (plane * plane < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6))
         if near.any():
             who, cand = who[near], cand[near]
+            if self._tree.engine == "c" and len(who):
+                # exact squared distances in C (Ericson's closest point) drop the candidates that cannot come within
+                # the tie tolerance of the found triangle; trimesh's formula decides for the rest. The margin (1e-9
+                # of the squared coordinate scale) dwarfs the two formulas' rounding difference (~1e-15 of it);
+                # flat triangles (-1), where the formulas may differ more, are always kept
+                e2 = np.empty(len(who))
+                pw = p[who]
+                _closest.pair_dist2(np.ascontiguousarray(v), self.faces, np.ascontiguousarray(cand), pw, e2)
+                margin = 1e-9 * (1.0 + vmax * vmax + float(np.abs(pw).max()) ** 2)
+                keep = (e2 < 0) | (e2 < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6) + margin)
+                who, cand = who[keep], cand[keep]
             cl = _closest_on_triangles(v[self.faces[cand]], p[who])
             cvec = p[who] - cl
             cd = np.dot(cvec * cvec, [1.0, 1.0, 1.0])

@@ -451,6 +451,43 @@ def test_moved_copy_query_is_the_fresh_query(seed):
     np.testing.assert_array_equal(got[0], ref[0])
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10 ** 6), st.sampled_from([0.0, 1e-3, 0.3]), st.booleans())
+def test_candidate_prefilter_changes_no_answer(seed, offset, flat):
+    """The C pre-filter of tie candidates (exact squared distances, margin 1e-9 of the squared coordinate scale)
+    only skips work: with a stand-in that keeps every candidate, the same triangles and points, bit for bit --
+    exact ties (points over vertices and edge midpoints of a flat or bumped grid, slivers included), moved copies
+    too."""
+    from facenb import distance
+
+    if distance._closest is None:
+        pytest.skip("facenb._closest is not built: no pre-filter")
+    rng = np.random.default_rng(seed)
+    v, f = _grid(9, bump=0.0 if flat else rng.uniform(0, 2), seed=seed % 97)
+    if flat:
+        v[:, 2] = 5.0  # exactly coplanar: every point over an edge or vertex ties exactly
+    v[f[seed % len(f), 2]] = (v[f[seed % len(f), 0]] + v[f[seed % len(f), 1]]) / 2  # one zero-area triangle
+    on = np.concatenate([v, (v[f[:, 0]] + v[f[:, 1]]) / 2, v[f].mean(axis=1)])
+    pts = on + rng.normal(size=on.shape) * offset + np.array([0.0, 0.0, 0.5 * offset])
+    surf = realy.TrimeshSurface(v, f)
+    moved = (v @ np.eye(3).T + 1.5).astype(np.float32).astype(np.float64)
+    got = [surf.query(pts), surf.query(pts + 1.5, moved, np.eye(3), np.full(3, 1.5))]
+    real = distance._closest.pair_dist2
+
+    def keep_all(vertices, faces, which, points, out):
+        real(vertices, faces, which, points, out)
+        out[:] = -1.0
+
+    distance._closest.pair_dist2 = keep_all
+    try:
+        ref = [surf.query(pts), surf.query(pts + 1.5, moved, np.eye(3), np.full(3, 1.5))]
+    finally:
+        distance._closest.pair_dist2 = real
+    for (q, fid), (rq, rfid) in zip(got, ref):
+        np.testing.assert_array_equal(fid, rfid)
+        np.testing.assert_array_equal(q, rq)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 1000))
 def test_closest_points_are_closest(seed):
