@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["ClosestPoints", "SurfaceQuery", "engine", "TrimeshSurface", "closest_points", "point_to_surface",
-           "degenerate_faces", "spatial_order"]
+__all__ = ["ClosestPoints", "SurfaceQuery", "NearestPoints", "engine", "TrimeshSurface", "closest_points",
+           "point_to_surface", "degenerate_faces", "spatial_order"]
 
 
 class ClosestPoints(NamedTuple):
@@ -122,20 +122,62 @@ class SurfaceQuery:
             closest = np.asarray(closest)
             idx = np.asarray(idx, dtype=np.int64)
         else:
-            n = len(p)
-            if hint is None:
-                h = np.full(n, -1, dtype=np.int64)
-            else:
-                h = np.ascontiguousarray(hint, dtype=np.int64).reshape(n)
-            d2 = np.empty(n, dtype=np.float64)
-            idx = np.empty(n, dtype=np.int64)
-            closest = np.empty((n, 3), dtype=np.float64)
-            if n:
-                _closest.query(self._tri, self._pre, self._box, self._link, self._order, self._pos, p, h, d2, idx,
-                               closest, self._pre2, self._leafidx)
+            _, idx, closest = self._c_query(p, hint)
         diff = p - closest
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         return ClosestPoints(dist, idx, closest)
+
+    def _c_query(self, p: np.ndarray, hint: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The C engine's answer for contiguous float64 ``p (n, 3)``: squared distances as the engine computed them
+        (``(e_x^2 + e_y^2) + e_z^2`` of ``e = p - q``), triangles, closest points."""
+        n = len(p)
+        h = np.full(n, -1, dtype=np.int64) if hint is None else np.ascontiguousarray(hint, dtype=np.int64).reshape(n)
+        d2 = np.empty(n, dtype=np.float64)
+        idx = np.empty(n, dtype=np.int64)
+        closest = np.empty((n, 3), dtype=np.float64)
+        if n:
+            _closest.query(self._tri, self._pre, self._box, self._link, self._order, self._pos, p, h, d2, idx,
+                           closest, self._pre2, self._leafidx)
+        return d2, idx, closest
+
+
+class NearestPoints:
+    """Exact nearest neighbours in a fixed point set, for repeated queries (REALY's non-rigid ICP).
+
+    With the C engine the points are the zero-area triangles of a :class:`SurfaceQuery` (a point's closest point on
+    such a "triangle" is the point itself, tested exactly), and the distance is ``sqrt((dx^2 + dy^2) + dz^2)``: the
+    arithmetic of scipy's ``cKDTree.query`` (``sqeuclidean_distance_double`` for 3 coordinates, then the square
+    root), so the same nearest point gives the same distance, bit for bit. Without it, ``cKDTree`` (leaf size 16)
+    answers. Among points at exactly the same distance either structure may return any one (``cKDTree``'s pick
+    depends on its tree too).
+
+    Parameters
+    ----------
+    points : (n, 3) float
+        The point set (n >= 1).
+    """
+
+    def __init__(self, points: np.ndarray):
+        self.points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
+        if len(self.points) == 0:
+            raise ValueError("NearestPoints needs at least one point")
+        if engine() == "c":
+            self._surface = SurfaceQuery(self.points, np.repeat(np.arange(len(self.points))[:, None], 3, axis=1))
+            self._kd = None
+        else:
+            from scipy.spatial import cKDTree
+
+            self._kd = cKDTree(self.points, leafsize=16)
+
+    def query(self, x: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(distances (m,), indices (m,) int64)`` of the nearest point to each of ``x (m, 3)``; ``hint``: an
+        index per query (e.g. the previous answer) that only shortens the search (C engine)."""
+        p = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 3)
+        if self._kd is not None:
+            dist, idx = self._kd.query(p, k=1)
+            return np.asarray(dist, dtype=np.float64), np.asarray(idx, dtype=np.int64)
+        d2, idx, _ = self._surface._c_query(p, hint)
+        return np.sqrt(d2), idx
 
 
 def spatial_order(points: np.ndarray, bits: int = 10) -> np.ndarray:

@@ -36,7 +36,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.spatial import cKDTree
+
+from facenb.distance import NearestPoints
 
 __all__ = ["NICPStage", "NonRigidResult", "optimal_step_nicp", "official_keypoint_weight"]
 
@@ -522,9 +523,11 @@ def optimal_step_nicp(source_vertices: np.ndarray, source_faces: np.ndarray, tar
     edges = _edges(source_faces)
     system = _BlockSystem(n, edges, "amd" if direct else "mmd")
     perm = system.perm
-    # leaf size 16 (REALY: 100) queries ~20 % faster; the nearest point is the same, but for exact distance ties
-    # between distinct target points (where the tree shape may pick another one of them)
-    tree = cKDTree(dst, leafsize=16)
+    # REALY queries a cKDTree (leaf size 100); facenb.distance.NearestPoints gives the same nearest point and the
+    # same distance bit for bit (its C engine, else a cKDTree of leaf size 16), except which of several targets at
+    # exactly the same distance it returns; each step starts from the previous step's answers
+    tree = NearestPoints(dst)
+    nn_idx = None
     with_kp = keypoint_index is not None
     if with_kp:
         kp_idx = np.asarray(keypoint_index, dtype=np.int64)
@@ -547,7 +550,8 @@ def optimal_step_nicp(source_vertices: np.ndarray, source_faces: np.ndarray, tar
             if delta <= eps or (stage.max_steps is not None and step > stage.max_steps):
                 break
             x_prev = x
-            dist, idx = tree.query(cur, k=1)
+            dist, idx = tree.query(cur, hint=nn_idx)
+            nn_idx = idx
             dist32 = np.asarray(dist, dtype=np.float32)
             nn = dst[idx]
             c32 = cur.astype(np.float32).astype(np.float64)

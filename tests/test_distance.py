@@ -259,3 +259,30 @@ def test_spatial_order_is_the_morton_order(seed, n, rounded):
     q = np.clip((p - lo) * (1023 / span), 0, 1023).astype(np.int64)
     code = [sum(((int(q[i, k]) >> b) & 1) << (3 * b + k) for b in range(10) for k in range(3)) for i in range(n)]
     np.testing.assert_array_equal(spatial_order(p), sorted(range(n), key=lambda i: code[i]))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10 ** 6), st.booleans())
+def test_nearest_points_equal_ckdtree_distances_bit_for_bit(seed, grid):
+    """NearestPoints (the C engine's tree over zero-area triangles) gives cKDTree's distances bit for bit, and its
+    point wherever the nearest one is unique (on a grid with half-integer queries many are exactly tied: then any of
+    the tied points, at the same distance); hints change nothing."""
+    from scipy.spatial import cKDTree
+
+    from facenb.distance import NearestPoints
+
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(300, 3)) * 20
+    q = rng.normal(size=(500, 3)) * 25
+    if grid:
+        pts, q = np.round(pts), np.round(q) + 0.5
+    d0, i0 = cKDTree(pts).query(q, k=1)
+    near = NearestPoints(pts)
+    d1, i1 = near.query(q)
+    np.testing.assert_array_equal(d1, d0)
+    e = pts[i1] - q
+    np.testing.assert_array_equal(np.sqrt((e[:, 0] ** 2 + e[:, 1] ** 2) + e[:, 2] ** 2), d0)  # its own point's distance
+    if not grid:
+        np.testing.assert_array_equal(i1, i0)
+    d2, i2 = near.query(q, hint=rng.integers(0, len(pts), len(q)))
+    np.testing.assert_array_equal(d2, d0)

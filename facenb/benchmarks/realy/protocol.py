@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from facenb.align import single_threaded_blas
-from facenb.distance import TrimeshSurface
+from facenb.distance import NearestPoints, TrimeshSurface
 from facenb.nicp import NICPStage, NonRigidResult, official_keypoint_weight, optimal_step_nicp
 from facenb.errors import InputError
 from facenb.benchmarks.realy.template import (
@@ -544,7 +543,7 @@ def region_error(alignment: GlobalAlignment, faces: np.ndarray, masked_faces: np
     else:
         kidx = list(KEYPOINT_REGIONS[kname])
         pk = barycentric_keypoints(pv, template)[kidx]
-        _, sidx = cKDTree(sv).query(np.asarray(gt_keypoints, np.float32)[kidx].astype(np.float64))
+        _, sidx = NearestPoints(sv).query(np.asarray(gt_keypoints, np.float32)[kidx].astype(np.float64))
         nr = nonrigid_icp(sv, sf, corr, np.asarray(sidx, np.int64), pk)
     q, _ = masked_surface.query(nr.vertices, pv, r_map, t_map, hint=cfid)  # deformed towards corr
     dist = np.sqrt(np.sum((q - sv) ** 2, axis=-1))
