@@ -34,10 +34,10 @@ import ctypes
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from facenb.distance import NearestPoints
+
+# scipy.sparse is imported where it is used (the SuperLU path, the MMD ordering): the CHOLMOD path does not need it
 
 __all__ = ["NICPStage", "NonRigidResult", "optimal_step_nicp", "official_keypoint_weight"]
 
@@ -142,6 +142,8 @@ class _BlockSystem:
         """The permuted system ``K[perm][:, perm]`` for weights ``c (n,)`` and rows ``d (n, 4)`` (natural order)."""
         vals = self._values(alpha, g, c, d)
         n4 = 4 * self.n
+        import scipy.sparse as sp
+
         return sp.csc_matrix((vals[self._order], self._indices, self._indptr), shape=(n4, n4))
 
     def cholmod_solve(self, alpha: float, g: np.ndarray, c: np.ndarray, d: np.ndarray, rhs: np.ndarray
@@ -344,6 +346,9 @@ def _vertex_ordering(n: int, edges: np.ndarray, method: str = "mmd") -> np.ndarr
         lower = spmatrix(1.0, matrix(np.concatenate([ar, np.maximum(i, j)])),
                          matrix(np.concatenate([ar, np.minimum(i, j)])), (n, n))
         return np.array(amd.order(lower, uplo="L"), dtype=np.int64).ravel()
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
     deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
     lap = sp.csc_matrix((np.concatenate([-np.ones(len(edges)), -np.ones(len(edges)), deg + 1.0]),
                          (np.concatenate([i, j, np.arange(n)]), np.concatenate([j, i, np.arange(n)]))),
@@ -355,6 +360,8 @@ def _vertex_ordering(n: int, edges: np.ndarray, method: str = "mmd") -> np.ndarr
 def _factor(k: sp.csc_matrix):
     """SuperLU factorisation of the SPD block system, already in its fill-reducing order (symmetric mode, no
     pivoting, no further column ordering)."""
+    import scipy.sparse.linalg as spla
+
     return spla.splu(k, permc_spec="NATURAL", diag_pivot_thresh=0.0, relax=8, panel_size=8,
                      options=dict(SymmetricMode=True))
 
@@ -369,6 +376,8 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None 
     directly."""
     if tol is None:
         tol = PCG_TOL
+    import scipy.sparse as sp
+
     kr = sp.csr_matrix((k.data, k.indices, k.indptr), shape=k.shape)  # K is symmetric: its CSC arrays are its CSR
     x = x0.copy()
     r = b - kr @ x
@@ -397,23 +406,51 @@ def _pcg(k: sp.csc_matrix, b: np.ndarray, lu, x0: np.ndarray, tol: float | None 
     return None, maxit
 
 
-def _spd_solve(a: sp.csc_matrix, b: np.ndarray, cholmod_ok: bool = True) -> np.ndarray:
-    """``a^{-1} b`` for a symmetric positive definite ``a (n, n)`` and ``b (n, k)``: CHOLMOD (its own AMD order,
-    all columns in one solve) when cvxopt is installed and ``cholmod_ok``, else SuperLU (multiple minimum degree
-    order)."""
+def _spd_solve(n: int, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, b: np.ndarray,
+               cholmod_ok: bool = True) -> np.ndarray:
+    """``a^{-1} b`` for a symmetric positive definite ``a (n, n)`` given by its lower triangle (``rows >= cols``,
+    each entry once) and ``b (n, k)``: CHOLMOD (its own AMD order, all columns in one solve) when cvxopt is installed
+    and ``cholmod_ok``, else SuperLU (multiple minimum degree order) of the whole matrix."""
     mod = _cholmod() if cholmod_ok else None
     if mod is not None:
         cholmod, matrix, spmatrix = mod
-        low = sp.tril(a).tocoo()
-        m = spmatrix(matrix(low.data), matrix(low.row.astype(np.int64)), matrix(low.col.astype(np.int64)),
-                     a.shape)
+        m = spmatrix(matrix(np.asarray(vals, np.float64)), matrix(np.asarray(rows, np.int64)),
+                     matrix(np.asarray(cols, np.int64)), (n, n))
         try:
             f = cholmod.symbolic(m, uplo="L")
             cholmod.numeric(m, f)
             return _factor_solve(f, b)
         except ArithmeticError:
             pass
-    return spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b)
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    off = rows != cols
+    a = sp.csc_matrix((np.concatenate([vals, vals[off]]), (np.concatenate([rows, cols[off]]),
+                                                          np.concatenate([cols, rows[off]]))), shape=(n, n))
+    return spla.splu(a, permc_spec="MMD_AT_PLUS_A").solve(b)
+
+
+def _components(n: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
+    """Connected components of the graph on ``n`` vertices with ``edges (e, 2)``: ``(count, label (n,))``, the
+    components numbered by their smallest vertex (the labels of scipy's ``connected_components(directed=False)``).
+    Hook each edge's larger root under its smaller one, then halve paths until every vertex points at its root;
+    repeat until every edge joins one root (a component's root is its smallest vertex throughout)."""
+    parent = np.arange(n)
+    i, j = edges[:, 0], edges[:, 1]
+    while len(i):
+        pi, pj = parent[i], parent[j]
+        join = pi != pj
+        if not join.any():
+            break
+        np.minimum.at(parent, np.maximum(pi, pj)[join], np.minimum(pi, pj)[join])
+        while True:
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+    roots, label = np.unique(parent, return_inverse=True)
+    return len(roots), label.reshape(n).astype(np.int64)
 
 
 def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray, kp_idx: np.ndarray,
@@ -426,18 +463,15 @@ def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray
     ``[[S + I/w², -D], [D^T, 0]] [R; μ] = [-P; 0]``, ``S_kj = Y_kj Σ_a d_ka d_ja / (α² g_a²)``. The Laplacian
     solve uses CHOLMOD when ``cholmod_ok`` and cvxopt is installed, else SuperLU (:func:`_spd_solve`).
     """
-    from scipy.sparse.csgraph import connected_components
-
-    i, j = edges[:, 0], edges[:, 1]
-    adj = sp.csr_matrix((np.ones(len(edges)), (i, j)), shape=(n, n))
-    ncomp, label = connected_components(adj, directed=False)
-    lap = sp.csr_matrix((np.concatenate([-np.ones(len(edges)), -np.ones(len(edges))]),
-                         (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n))
+    ncomp, label = _components(n, edges)
     deg = np.bincount(edges.ravel(), minlength=n).astype(np.float64)
     ground = np.array([np.nonzero(label == c)[0][0] for c in range(ncomp)])
     diag = deg.copy()
     diag[ground] += 1.0
-    lg = (lap + sp.diags(diag)).tocsc()
+    # the grounded Laplacian's lower triangle: -1 at (j, i) for every edge i < j, the diagonal
+    ar = np.arange(n)
+    lg = (np.concatenate([edges[:, 1], ar]), np.concatenate([edges[:, 0], ar]),
+          np.concatenate([-np.ones(len(edges)), diag]))
     kp_comp = label[kp_idx]
     if len(np.unique(kp_comp)) != ncomp:
         raise np.linalg.LinAlgError("a connected component of the scan region holds no keypoint: the keypoint stage "
@@ -445,7 +479,7 @@ def _keypoint_stage_solve(n: int, edges: np.ndarray, alpha: float, g: np.ndarray
     nk = len(kp_idx)
     rhs = np.zeros((n, nk))
     rhs[kp_idx, np.arange(nk)] = 1.0
-    y = _spd_solve(lg, rhs, cholmod_ok)  # (n, nk)
+    y = _spd_solve(n, *lg, rhs, cholmod_ok)  # (n, nk)
     lam = 1.0 / (alpha * alpha * np.asarray(g, dtype=np.float64) ** 2)  # (4,)
     dk = d[kp_idx]  # (nk, 4)
     s = y[kp_idx] * ((dk * lam) @ dk.T)

@@ -716,11 +716,35 @@ def test_spd_solve_paths_agree(monkeypatch):
                         (np.r_[e[:, 0], e[:, 1], np.arange(n)], np.r_[e[:, 1], e[:, 0], np.arange(n)])), shape=(n, n))
     b = np.zeros((n, 5))
     b[[3, 17, 40, 77, 99], np.arange(5)] = 1.0
-    y = nicp._spd_solve(lg, b)
+    low = sp.tril(lg).tocoo()  # the lower triangle, as the keypoint stage hands it over
+    y = nicp._spd_solve(n, low.row, low.col, low.data, b)
     np.testing.assert_allclose(lg @ y, b, rtol=0, atol=1e-10)
     monkeypatch.setattr(nicp, "_CHOLMOD", False)  # as without cvxopt
-    y2 = nicp._spd_solve(lg, b)
+    y2 = nicp._spd_solve(n, low.row, low.col, low.data, b)
     np.testing.assert_allclose(y2, y, rtol=0, atol=1e-10 * np.abs(y).max())
+    np.testing.assert_allclose(lg @ y2, b, rtol=0, atol=1e-10)  # SuperLU rebuilt the whole symmetric matrix
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10 ** 6))
+def test_components_are_scipys(seed):
+    """nicp._components (the keypoint stage, without scipy.sparse): the count and labels of scipy's
+    connected_components(directed=False) -- components numbered by their smallest vertex -- on random graphs with
+    isolated vertices and several components."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    from facenb import nicp
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 80))
+    e = rng.integers(0, n, size=(int(rng.integers(0, 2 * n)), 2))
+    e = np.unique(np.sort(e[e[:, 0] != e[:, 1]], axis=1), axis=0).reshape(-1, 2)
+    count, label = connected_components(sp.csr_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n)),
+                                        directed=False)
+    got = nicp._components(n, e)
+    assert got[0] == count
+    np.testing.assert_array_equal(got[1], label)
 
 
 def test_nicp_solvers_agree():
