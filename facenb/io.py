@@ -452,12 +452,12 @@ def _obj_faces(seg: np.ndarray, at: np.ndarray, n: int, max_corners: int | None 
     return np.stack([idx[base], idx[base + j], idx[base + j + 1]], axis=1)
 
 
-def _obj_fast(data: bytes) -> Mesh | None:
-    """Vectorised OBJ reader for well-formed files (the result of :func:`_parse_obj`, which it defers to -- and
-    which words every error -- when a line does not parse or 'v' / 'f' lines differ in length).
-
-    Plain decimals (up to 15 digits, no exponent) are read by :func:`_obj_decimals`, other numbers by numpy's
-    text reader; both give the correctly rounded float64 of each number, as Python's ``float()`` does."""
+def _obj_split(data: bytes) -> tuple[np.ndarray, tuple | None] | None:
+    """The 'v' and 'f' lines of an OBJ file (a keyword, then a blank), split as ``str.splitlines()`` splits them:
+    ``(vertices (n, 3) float64, face lines)`` -- the first three numbers of each 'v' line (plain decimals by
+    :func:`_obj_decimals`, other numbers by numpy's text reader; both the correctly rounded float64, as ``float()``)
+    and ``(seg, at)`` of the 'f' lines for :func:`_obj_faces` (None without any) -- or None when the file is not one
+    the vectorised readers take (other line breaks, no 'v' line, a 'v' line that does not parse)."""
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None  # a lone CR is a line break for str.splitlines()
     if any(c in data for c in (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x85")):
@@ -478,10 +478,20 @@ def _obj_fast(data: bytes) -> Mesh | None:
         if table is None:
             return None
         vertices = np.ascontiguousarray(table[:, :3])
-    if len(rows_f) == 0:
+    return vertices, (_obj_lines(buf, starts, ends, rows_f) if len(rows_f) else None)
+
+
+def _obj_fast(data: bytes) -> Mesh | None:
+    """Vectorised OBJ reader for well-formed files (the result of :func:`_parse_obj`, which it defers to -- and
+    which words every error -- when a line does not parse or 'v' / 'f' lines differ in length)."""
+    split = _obj_split(data)
+    if split is None:
+        return None
+    vertices, face_lines = split
+    if face_lines is None:
         return Mesh(vertices, np.zeros((0, 3), dtype=np.int64))
     n = len(vertices)
-    seg, at = _obj_lines(buf, starts, ends, rows_f)
+    seg, at = face_lines
     faces = _obj_faces(seg, at, n)
     if faces is not None:
         return Mesh(vertices, faces)
@@ -980,34 +990,16 @@ def _obj_realy_fast(data: bytes) -> RealyMesh | None:
     other than plain decimals go through numpy's text reader, as in :func:`load_mesh`); every 'f' line
     has 3 or 4 unsigned indices in range (the official reader skips other polygons, and refuses index 0). The
     numbers are the same: both readers give the correctly rounded float64 of each decimal (then float32)."""
-    if not data.isascii() or b"\t" in data:
+    if not data.isascii() or b"\t" in data:  # (without TAB, the keyword's blank is a space, as officially)
         return None
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
-        return None  # a lone CR is a line break for str.splitlines()
-    if any(c in data for c in (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")):
-        return None  # other line breaks of str.splitlines()
-    buf = np.frombuffer(data + b"\n\n", dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)[:-1]
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    first, second = buf[starts], buf[starts + 1]
-    rows_v = np.flatnonzero((first == ord("v")) & (second == 32))
-    rows_f = np.flatnonzero((first == ord("f")) & (second == 32))
-    if len(rows_v) == 0:
+    split = _obj_split(data)
+    if split is None or not np.isfinite(split[0]).all():
         return None
-    seg, at = _obj_lines(buf, starts, ends, rows_v)
-    vertices = _obj_vertices(seg, at)
-    if vertices is None:  # other numbers (exponents, 16-17 digits): numpy's text reader, same lines
-        table = _obj_table(seg, np.float64)
-        if table is None:
-            return None
-        vertices = np.ascontiguousarray(table[:, :3])
-    if not np.isfinite(vertices).all():
-        return None
+    vertices, face_lines = split
     n = len(vertices)
     faces = np.zeros((0, 3), dtype=np.int64)
-    if len(rows_f):
-        seg, at = _obj_lines(buf, starts, ends, rows_f)
-        faces = _obj_faces(seg, at, n, max_corners=4, unsigned=True)
+    if face_lines is not None:
+        faces = _obj_faces(*face_lines, n, max_corners=4, unsigned=True)
         if faces is None or faces.max() >= n:  # (index 0 is read as n)
             return None
     return RealyMesh(vertices.astype(np.float32), faces, 0)
