@@ -98,6 +98,21 @@ _LOWER_A, _LOWER_B = np.tril_indices(4)
 _LOWER_DIAG = np.nonzero(_LOWER_A == _LOWER_B)[0]
 
 
+class _CholmodState:
+    """What :meth:`_BlockSystem.cholmod_solve` keeps between calls: the symbolic factor ``sym`` (after the first
+    factorisation), the lower triangle's pattern (``rows``, ``cols``: cvxopt index matrices) and the matrix ``k``
+    (``in_order``: cvxopt kept our entry order, so new values are assigned in place), where each value comes from
+    (``pos_d``/``gather``: the diagonal blocks' entries from the (n, 10) lower block values; ``pos_e``/``edge_k``:
+    the edge entries and their affine row), the value buffer ``vals`` and the ``(alpha, g²)`` its edge entries
+    were written for (``last``)."""
+
+    __slots__ = ("sym", "rows", "cols", "k", "in_order", "pos_d", "gather", "pos_e", "edge_k", "vals", "last")
+
+    def __init__(self, **kw):
+        for name in self.__slots__:
+            setattr(self, name, kw.get(name))
+
+
 class _BlockSystem:
     """``K = α² (L ⊗ diag(g²)) + blockdiag(c_i d_i d_i^T)`` in CSC with a fixed pattern (4 unknowns per vertex).
 
@@ -129,7 +144,7 @@ class _BlockSystem:
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=4 * n))]).astype(np.int32)
         self._n_edge = len(edges)
         self._edge_k = np.tile(k4, 2 * len(edges))
-        self._chol = None  # (symbolic factor, lower-triangle take, row and column index matrices), built on demand
+        self._chol: _CholmodState | None = None  # what cholmod_solve keeps between calls, built on its first
 
     def _values(self, alpha: float, g: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         """The entries of the system in assembly order (blocks of the diagonal, then the edge blocks)."""
@@ -172,28 +187,29 @@ class _BlockSystem:
             pair = np.full((4, 4), -1)
             pair[_LOWER_A, _LOWER_B] = np.arange(10)
             gather = (src // 16) * 10 + pair[(src % 16) // 4, src % 4]
-            self._chol = [None, take, rows_m, cols_m, k, in_order, np.nonzero(on_diag)[0], gather,
-                          np.nonzero(~on_diag)[0], self._edge_k[take[~on_diag] - 16 * self.n], np.empty(len(take)),
-                          None]
-        sym, take, rows, cols, k, in_order, pos_d, gather, pos_e, edge_k, vals, last = self._chol
+            self._chol = _CholmodState(rows=rows_m, cols=cols_m, k=k, in_order=in_order,
+                                       pos_d=np.nonzero(on_diag)[0], gather=gather, pos_e=np.nonzero(~on_diag)[0],
+                                       edge_k=self._edge_k[take[~on_diag] - 16 * self.n], vals=np.empty(len(take)))
+        st = self._chol
         # the lower triangle's values, the same floating-point operations as _values: the edge entries once per
         # (α, g), the 10 lower entries of each diagonal block per call
         g2 = np.asarray(g, dtype=np.float64) ** 2
-        if last is None or last[0] != alpha or not np.array_equal(last[1], g2):
-            vals[pos_e] = -(alpha * alpha) * g2[edge_k]
-            self._chol[11] = (alpha, g2)
+        if st.last is None or st.last[0] != alpha or not np.array_equal(st.last[1], g2):
+            st.vals[st.pos_e] = -(alpha * alpha) * g2[st.edge_k]
+            st.last = (alpha, g2)
         low = c[:, None] * (d[:, _LOWER_A] * d[:, _LOWER_B])  # (n, 10)
         low[:, _LOWER_DIAG] += (alpha * alpha) * self.deg[:, None] * g2
-        vals[pos_d] = low.ravel()[gather]
-        if in_order:
-            k.V = matrix(vals)
+        st.vals[st.pos_d] = low.ravel()[st.gather]
+        if st.in_order:
+            st.k.V = matrix(st.vals)
+            k = st.k
         else:
-            k = spmatrix(matrix(vals), rows, cols, (n4, n4))
+            k = spmatrix(matrix(st.vals), st.rows, st.cols, (n4, n4))
         try:
-            if sym is None:
-                sym = self._chol[0] = cholmod.symbolic(k, p=matrix(np.arange(n4, dtype=np.int64)), uplo="L")
-            cholmod.numeric(k, sym)
-            out = _factor_solve(sym, rhs)
+            if st.sym is None:
+                st.sym = cholmod.symbolic(k, p=matrix(np.arange(n4, dtype=np.int64)), uplo="L")
+            cholmod.numeric(k, st.sym)
+            out = _factor_solve(st.sym, rhs)
         except ArithmeticError:
             return None
         return out if np.all(np.isfinite(out)) else None
@@ -300,11 +316,7 @@ def _solve_columns(factor, rhs: np.ndarray) -> np.ndarray | None:
     finally:
         free(ctypes.byref(res), common)
     if not _MULTI_SOLVE_CHECKED:
-        from cvxopt import cholmod, matrix
-
-        x = matrix(np.ascontiguousarray(rhs, dtype=np.float64))
-        cholmod.solve(factor, x)
-        ref = np.array(x)
+        ref = _cvxopt_solve(factor, rhs)
         if not np.allclose(out, ref, rtol=0, atol=1e-10 * max(np.abs(ref).max(), 1e-300)):
             _MULTI_SOLVE = False
             return ref
@@ -312,17 +324,20 @@ def _solve_columns(factor, rhs: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def _cvxopt_solve(factor, rhs: np.ndarray) -> np.ndarray:
+    """``K^{-1} rhs (m, k)`` by cvxopt's ``cholmod.solve`` on its numeric ``factor`` (column by column)."""
+    from cvxopt import cholmod, matrix
+
+    x = matrix(np.ascontiguousarray(rhs, dtype=np.float64))
+    cholmod.solve(factor, x)
+    return np.array(x)
+
+
 def _factor_solve(factor, rhs: np.ndarray) -> np.ndarray:
     """``K^{-1} rhs (m, k)`` on cvxopt's numeric CHOLMOD ``factor``: one call for all columns
-    (:func:`_solve_columns`), else cvxopt's ``cholmod.solve``, column by column."""
+    (:func:`_solve_columns`), else :func:`_cvxopt_solve`."""
     out = _solve_columns(factor, rhs)
-    if out is None:
-        from cvxopt import cholmod, matrix
-
-        x = matrix(np.ascontiguousarray(rhs, dtype=np.float64))
-        cholmod.solve(factor, x)
-        out = np.array(x)
-    return out
+    return _cvxopt_solve(factor, rhs) if out is None else out
 
 
 def _vertex_ordering(n: int, edges: np.ndarray, method: str = "mmd") -> np.ndarray:

@@ -630,12 +630,12 @@ def test_cholmod_solve_is_the_direct_solution():
         rel_energy = np.sqrt(np.einsum("ij,ij->j", e, kr @ e) / np.einsum("ij,ij->j", ref, kr @ ref))
         assert (rel_energy < 1e-9).all(), rel_energy
         # values written in place into the kept matrix (default) = a matrix rebuilt from them
-        view = system._chol[5]
-        system._chol[5] = None
+        view = system._chol.in_order
+        system._chol.in_order = False
         np.testing.assert_array_equal(system.cholmod_solve(alpha, g, c, d, b), x)
-        system._chol[5] = view
-    assert system._chol[0] is not None  # one analysis, reused by the second system
-    assert system._chol[5] is not None  # the spmatrix layout was recognised
+        system._chol.in_order = view
+    assert system._chol.sym is not None  # one analysis, reused by the second system
+    assert system._chol.in_order  # the spmatrix layout was recognised
 
 
 def test_cholmod_multi_column_solve_matches_cvxopt():
@@ -656,7 +656,7 @@ def test_cholmod_multi_column_solve_matches_cvxopt():
     for ordering in ("amd", "mmd"):
         system = nicp._BlockSystem(n, nicp._edges(f), ordering)
         x = system.cholmod_solve(20.0, np.ones(4), c, d, b)
-        sym = system._chol[0]
+        sym = system._chol.sym
         got = nicp._solve_columns(sym, b)
         ref = matrix(b.copy())
         cholmod.solve(sym, ref)
@@ -696,7 +696,7 @@ def test_cholmod_values_are_the_lower_triangle_of_the_system():
         assert system.cholmod_solve(alpha, g, c, d, rng.normal(size=(4 * n, 3))) is not None
         ref = sp.tril(system.matrix(alpha, g, c, d)).tocsc()  # the same CSC (column, then row) order
         ref.sort_indices()
-        np.testing.assert_array_equal(np.array(system._chol[4].V).ravel(), ref.data)
+        np.testing.assert_array_equal(np.array(system._chol.k.V).ravel(), ref.data)
 
 
 def test_spd_solve_paths_agree(monkeypatch):

@@ -90,7 +90,7 @@ def _stage_profile(subjects, tmpl) -> dict:
     if mod is not None:
         wrap(mod[0], "numeric", "  CHOLMOD numeric factorisations (all)")
         wrap(mod[0], "symbolic", "  CHOLMOD symbolic analyses (all)")
-    wrap(nicp, "_solve_columns", "  CHOLMOD triangular solves (all)")
+    wrap(nicp, "_factor_solve", "  CHOLMOD triangular solves (all)")  # the multi-column call or cvxopt's
     wrap(nicp, "_pcg", "  of which SuperLU-preconditioned CG")
     wrap(nicp, "_factor", "  of which SuperLU factorisations")
     wrap(nicp, "_keypoint_stage_solve", "  of which keypoint stages")
