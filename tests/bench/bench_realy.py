@@ -118,12 +118,10 @@ def main() -> int:
         exp = json.loads((case / "expected.json").read_text())
         topo = exp["template_topology"]
         mask = case / "template_mask.txt" if exp.get("template_mask") else None
-        preds = [case / "prediction" / f"{s['subject']}.obj" for s in exp["subjects"]]
 
         def read_all():
             t = realy.load_template(topo, data_dir=mirror)
-            return t, [realy.load_subject(case / "REALY_HIFI3D_keypoints", case / "REALY_scan_region",
-                                          case / "metrical_scale.txt", p, t, mask) for p in preds]
+            return t, [realy.load_case_subject(case, s["subject"], t, mask) for s in exp["subjects"]]
 
         tmpl, subjects = read_all()
         n = len(subjects)

@@ -681,6 +681,15 @@ def format_statistics(stats: Mapping[str, RegionStatistics]) -> list[str]:
     return lines
 
 
+def load_case_subject(folder: str | Path, subject: str, template: RealyTemplate, mask=None) -> SubjectInputs:
+    """:func:`load_subject` for subject ``subject`` of a folder in the official layout (``REALY_HIFI3D_keypoints``,
+    ``REALY_scan_region``, ``metrical_scale.txt``) that also holds its prediction as ``prediction/<subject>.obj``
+    (facenb's conformance cases)."""
+    folder = Path(folder)
+    return load_subject(folder / "REALY_HIFI3D_keypoints", folder / "REALY_scan_region", folder / "metrical_scale.txt",
+                        folder / "prediction" / f"{subject}.obj", template, mask)
+
+
 def load_conformance_subject(case_dir: str | Path, templates_dir: str | Path, subject: str | int | None = None):
     """One subject of a conformance case (a REALY folder with the official outputs in ``expected.json``).
 
@@ -709,10 +718,7 @@ def load_conformance_subject(case_dir: str | Path, templates_dir: str | Path, su
         raise InputError(f"no subject {subject} in this case ({', '.join(x['subject'] for x in subjects)})",
                          case_dir / "expected.json", "pick one of the case's subjects")
     mask = case_dir / "template_mask.txt" if expected.get("template_mask") else None
-    inputs = load_subject(case_dir / "REALY_HIFI3D_keypoints", case_dir / "REALY_scan_region",
-                          case_dir / "metrical_scale.txt", case_dir / "prediction" / f"{s['subject']}.obj", template,
-                          mask)
-    return expected, template, mask, inputs
+    return expected, template, mask, load_case_subject(case_dir, s["subject"], template, mask)
 
 
 def conformance_rows(case_dir: str | Path, expected: Mapping, template: RealyTemplate, mask=None, *,
@@ -730,16 +736,12 @@ def conformance_rows(case_dir: str | Path, expected: Mapping, template: RealyTem
         ``subject``, ``region``, ``facenb (mm)``, ``official written``, ``facenb written`` and ``distance to
         official (mm)`` = the distance from facenb's value to ``[w, w + 1e-7)``.
     """
-    case_dir = Path(case_dir)
     rows = []
     for s in expected["subjects"]:
         if done is not None and s["subject"] == done.subject:
             res = done
         else:
-            inp = load_subject(case_dir / "REALY_HIFI3D_keypoints", case_dir / "REALY_scan_region",
-                               case_dir / "metrical_scale.txt", case_dir / "prediction" / f"{s['subject']}.obj",
-                               template, mask)
-            res = evaluate_subject(inp, template, jobs=jobs)
+            res = evaluate_subject(load_case_subject(case_dir, s["subject"], template, mask), template, jobs=jobs)
         for r in REGIONS:
             w, x = float(s["written"][r]), res.errors_mm[r]
             rows.append({"subject": s["subject"], "region": r, "facenb (mm)": x, "official written": s["written"][r],
