@@ -191,6 +191,10 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
+/* too flat for well-conditioned barycentrics: squared sine of the angle at a below 1e-6, zero area included
+   (d00 = ab.ab, d01 = ab.ac, d11 = ac.ac); such a triangle goes to Ericson's test alone */
+static inline int too_flat(double d00, double d01, double d11) { return !(d00 * d11 - d01 * d01 > 1e-6 * d00 * d11); }
+
 /* per triangle (leaf order) the 16 constants of tri_dist2: a, ab, ac, d00, d01, d11, inv, hA, hB, hC */
 static void triangle_constants(const double *t, double *P)
 {
@@ -205,9 +209,7 @@ static void triangle_constants(const double *t, double *P)
     double ebc = bc[0] * bc[0] + bc[1] * bc[1] + bc[2] * bc[2];
     double det = d00 * d11 - d01 * d01;
     P[9] = d00; P[10] = d01; P[11] = d11;
-    /* too flat for well-conditioned barycentrics (squared sine of the angle at a below 1e-6, zero area included):
-       inv = 0 sends the triangle to Ericson's test alone */
-    if (det > 1e-6 * d00 * d11) {
+    if (!too_flat(d00, d01, d11)) {  /* else inv = 0: Ericson's test alone */
         double twice_area = sqrt(det);
         P[12] = 1.0 / det;
         P[13] = twice_area / sqrt(ebc);  /* altitude from a onto bc */
@@ -247,7 +249,7 @@ static PyObject *py_build(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_closest.build: inconsistent array sizes");
         goto done;
     }
-    cen = (double *)malloc(sizeof(double) * 9 * (size_t)k);  /* centroids, then select_kth's scratch */
+    cen = (double *)malloc(sizeof(double) * 9 * (size_t)k);
     if (cen == NULL) { PyErr_NoMemory(); goto done; }
     const double *tri = (const double *)v[0].buf;
     int64_t *order = (int64_t *)v[1].buf, *link = (int64_t *)v[3].buf, *pos = (int64_t *)v[5].buf;
@@ -259,8 +261,10 @@ static PyObject *py_build(PyObject *self, PyObject *args)
         }
         order[f] = f;
     }
-    Builder b = {tri, cen, order, (double *)v[2].buf, link, 0, cen + 3 * k, cen + 4 * k, (int64_t *)(cen + 8 * k),
-                 (int64_t *)(cen + 7 * k)};
+    /* cen: 3k centroid coordinates, then select_kth's scratch: k keys, 3k rows, k order entries, k slots */
+    Builder b = {.tri = tri, .cen = cen, .order = order, .box = (double *)v[2].buf, .link = link, .n_nodes = 0,
+                 .key = cen + 3 * k, .c2 = cen + 4 * k, .o2 = (int64_t *)(cen + 7 * k),
+                 .slot = (int64_t *)(cen + 8 * k)};
     Py_ssize_t n_leaves = 0;
     Py_BEGIN_ALLOW_THREADS
     build_node(&b, 0, k);
@@ -715,16 +719,15 @@ static PyObject *py_pair_dist2(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < q && !bad; i++) {
         int64_t f = which[i];
-        if (f < 0 || f >= m) { bad = 1; break; }
-        double t[9], P[16], c[3];
-        for (int k = 0; k < 3; k++) {
-            int64_t a = faces[3 * f + k];
-            if (a < 0 || a >= nv) { bad = 1; break; }
-            t[3 * k] = vert[3 * a]; t[3 * k + 1] = vert[3 * a + 1]; t[3 * k + 2] = vert[3 * a + 2];
+        double t[9], c[3];
+        for (int k = 0; k < 3 && !bad; k++) {
+            int64_t a = f >= 0 && f < m ? faces[3 * f + k] : -1;
+            bad = a < 0 || a >= nv;
+            if (!bad) memcpy(t + 3 * k, vert + 3 * a, 3 * sizeof(double));
         }
         if (bad) break;
-        triangle_constants(t, P);
-        out[i] = P[12] == 0.0 ? -1.0 : closest_on_triangle(pts + 3 * i, t, c);
+        double ab[3] = {t[3] - t[0], t[4] - t[1], t[5] - t[2]}, ac[3] = {t[6] - t[0], t[7] - t[1], t[8] - t[2]};
+        out[i] = too_flat(dot3(ab, ab), dot3(ab, ac), dot3(ac, ac)) ? -1.0 : closest_on_triangle(pts + 3 * i, t, c);
     }
     Py_END_ALLOW_THREADS
     if (bad) {
