@@ -90,7 +90,8 @@ class SurfaceQuery:
             self._tree = igl.AABB()
             self._tree.init(self.vertices, self.faces)
             return
-        tri = np.ascontiguousarray(self.vertices[self.faces].reshape(-1, 9))
+        # np.take on the rows: the same copy as vertices[faces], ~4x faster than numpy's fancy-indexing path
+        tri = np.take(self.vertices, self.faces.ravel(), axis=0).reshape(-1, 9)
         if not np.isfinite(tri).all():
             raise ValueError("SurfaceQuery needs finite vertex coordinates")
         k = len(tri)
@@ -251,19 +252,23 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
-    e1 = v[f[:, 1]] - v[f[:, 0]]
-    e2 = v[f[:, 2]] - v[f[:, 0]]
     # Only a triangle whose raw edge cross product is tiny (|sin| <= 1e-6 between the edges, zero-length edges
     # included) can give an exactly zero unit-edge cross product: rounding moves the unit cross product by ~1e-16,
     # not 1e-6. The official expression is evaluated on those candidates alone (same mask, a fraction of the work).
-    a, b = e1.T, e2.T
+    # The edge coordinates e1 = v1 - v0, e2 = v2 - v0 are taken coordinate by coordinate (1-D takes: the same
+    # values as the (k, 3) row gathers, ~3x faster).
+    vt = np.ascontiguousarray(v.T)
+    i0, i1, i2 = np.ascontiguousarray(f.T)
+    a = [np.take(c, i1) - np.take(c, i0) for c in vt]
+    b = [np.take(c, i2) - np.take(c, i0) for c in vt]
     c2 = (a[1] * b[2] - a[2] * b[1]) ** 2 + (a[2] * b[0] - a[0] * b[2]) ** 2 + (a[0] * b[1] - a[1] * b[0]) ** 2
     s1 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
     s2 = b[0] * b[0] + b[1] * b[1] + b[2] * b[2]
     out = np.zeros(len(f), dtype=bool)
     cand = np.nonzero(~(c2 > 1e-12 * s1 * s2))[0]
     if len(cand):
-        e1, e2 = e1[cand], e2[cand]
+        e1 = v[f[cand, 1]] - v[f[cand, 0]]
+        e2 = v[f[cand, 2]] - v[f[cand, 0]]
         l1 = np.linalg.norm(e1, axis=-1)[:, None]
         l2 = np.linalg.norm(e2, axis=-1)[:, None]
         l1[l1 == 0.0] = 1.0
