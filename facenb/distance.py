@@ -377,18 +377,23 @@ class TrimeshSurface:
         ln = np.linalg.norm(n, axis=1)
         n = n / np.where(ln > 0, ln, 1.0)[:, None]
         ring = np.where(self._ring >= 0, self._ring, 0)
-        rv = f[ring]  # (m, k, 3) vertex ids of ring triangles
+        rv = _rows(f, ring)  # (m, k, 3) vertex ids of ring triangles
         own = (rv == f[:, None, None, 0]) | (rv == f[:, None, None, 1]) | (rv == f[:, None, None, 2])
         # height of every ring vertex above the plane, coordinate by coordinate (the sum order of the einsum
-        # "mkcj,mj->mkc", without its (m, k, 3, 3) gather)
-        h = v[:, 0][rv] * n[:, None, None, 0]
-        h += v[:, 1][rv] * n[:, None, None, 1]
-        h += v[:, 2][rv] * n[:, None, None, 2]
+        # "mkcj,mj->mkc", without its (m, k, 3, 3) gather; np.take of each coordinate row: the same values)
+        vt = np.ascontiguousarray(v.T)
+        h = np.take(vt[0], rv) * n[:, None, None, 0]
+        h += np.take(vt[1], rv) * n[:, None, None, 1]
+        h += np.take(vt[2], rv) * n[:, None, None, 2]
         h -= np.einsum("mj,mj->m", n, a)[:, None, None]
         scale = float(np.abs(v).max()) if len(v) else 1.0
         tol = 1e-9 * max(scale, 1e-300)
-        self._up = ((h > -tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
-        self._down = ((h < tol) & ~own).any(axis=2) | (ln <= 0)[:, None]
+        free = ~own
+        up = (h > -tol) & free
+        down = (h < tol) & free
+        # any of the 3 corners, as explicit ORs (numpy's any(axis=2) over a length-3 axis is several times slower)
+        self._up = (up[:, :, 0] | up[:, :, 1]) | up[:, :, 2] | (ln <= 0)[:, None]
+        self._down = (down[:, :, 0] | down[:, :, 1]) | down[:, :, 2] | (ln <= 0)[:, None]
         self.boundary_tol = 1e-3 * max(1.0, scale / 10.0)
         # every triangle's plane on the reference: a lower bound of a candidate's distance on a moved copy
         self._ref_planes = self._planes(v, np.arange(len(f)), scale)
@@ -534,7 +539,7 @@ def _face_rings(faces: np.ndarray, n_vertices: int) -> np.ndarray:
     rank = np.arange(len(flat)) - ptr[sv]
     vt = np.full((n_vertices, max(1, int(counts.max()))), -1, dtype=np.int64)
     vt[sv, rank] = order // 3
-    table = np.concatenate([vt[faces[:, 0]], vt[faces[:, 1]], vt[faces[:, 2]]], axis=1)
+    table = np.concatenate([_rows(vt, faces[:, 0]), _rows(vt, faces[:, 1]), _rows(vt, faces[:, 2])], axis=1)
     table.sort(axis=1)
     dup = np.zeros(table.shape, dtype=bool)
     dup[:, 1:] = table[:, 1:] == table[:, :-1]
