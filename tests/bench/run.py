@@ -210,7 +210,7 @@ def _print_rows(rows, official: dict) -> None:
     for name, (c, w) in rows:
         ref = official.get(name.strip().split(" (")[0])
         ref = f"   official {ref} (issue 15, 2026, not run here)" if ref else ""
-        print(f"  {name:40s} cpu {c:7.3f} s   wall {w:7.3f} s{ref}")
+        print(f"  {name:40s} cpu {c:8.4f} s   wall {w:8.4f} s{ref}")
     sys.stdout.flush()
 
 
