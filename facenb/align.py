@@ -248,11 +248,9 @@ def cg_legacy(A: np.ndarray, b: np.ndarray, tol: float = 1e-5, maxiter: int = 20
     p = np.zeros_like(b)
     rho1 = 0.0
     for it in range(1, maxiter + 1):
-        z = r.copy()
-        rho = float(np.dot(r, z))
-        if it > 1:
-            z += (rho / rho1) * p
-        p = z.copy()
+        # z = r (no preconditioner); p = z + (rho / rho1) p as one new array: the same operations as scipy's copies
+        rho = float(r.dot(r))
+        p = r + (rho / rho1) * p if it > 1 else r.copy()
         q = A @ p
         alpha = rho / float(np.dot(p, q))
         x += alpha * p
@@ -508,9 +506,11 @@ def refine_scan_to_mesh(
         else:
             y = ((pts_ordered - t) @ R) / s  # R^T (p - t) / s, row form
             # each point's closest triangle at the previous evaluation starts its search (same minimum, less work)
-            found = query.query(y, hint=hint)
-            hint = found.face_index
-            q_local = found.points
+            if query.engine == "c":  # the closest points and triangles alone (the distances are computed below)
+                _, hint, q_local = query._c_query(np.ascontiguousarray(y), hint)
+            else:
+                found = query.query(y, hint=hint)
+                hint, q_local = found.face_index, found.points
         q = s * (q_local @ R.T) + t
         diff = pts_ordered - q
         dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
@@ -523,11 +523,18 @@ def refine_scan_to_mesh(
         qt = q_local.T
         J = np.empty((n + (1 if scale else 0), nparam), order="F")  # column-major: each column written at once
         col = 0
+        acc, tmp = np.empty(n), np.empty(n)  # scratch: the same products and sums as the plain expressions
+
+        def row_dot(w0):  # W[w0] * qt[0] + W[w0 + 1] * qt[1] + W[w0 + 2] * qt[2], in that order
+            np.multiply(W[w0], qt[0], out=acc)
+            np.add(acc, np.multiply(W[w0 + 1], qt[1], out=tmp), out=acc)
+            return np.add(acc, np.multiply(W[w0 + 2], qt[2], out=tmp), out=acc)
+
         if scale:
-            J[:n, 0] = -(W[0] * qt[0] + W[1] * qt[1] + W[2] * qt[2])
+            np.negative(row_dot(0), out=J[:n, 0])
             col = 1
         for k in range(3):
-            J[:n, col + k] = (-s) * (W[3 + 3 * k] * qt[0] + W[4 + 3 * k] * qt[1] + W[5 + 3 * k] * qt[2])
+            np.multiply(-s, row_dot(3 + 3 * k), out=J[:n, col + k])
         J[:n, col + 3:col + 6] = -u
         if scale:
             f = np.empty(n + 1)

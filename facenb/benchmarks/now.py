@@ -347,7 +347,7 @@ def _check_geometry(vertices: np.ndarray, faces: np.ndarray | None, landmarks: n
     if has_faces:  # unreferenced vertices never count (a mask, not np.unique: same set, no sort, no numpy.ma)
         referenced = np.zeros(len(v), dtype=bool)
         referenced[np.asarray(faces).ravel()] = True
-        used = v[referenced]
+        used = np.take(v, np.flatnonzero(referenced), axis=0)  # v[referenced], gathered ~2x faster
     else:
         used = v
     # column by column: numpy reduces an (n, 3) array along axis 0 about 15x slower
