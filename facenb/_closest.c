@@ -690,61 +690,96 @@ done:
 }
 
 /*
- * pair_dist2(vertices, faces, which, points, out): out[i] = squared distance from points[i] to triangle
- * faces[which[i]] of vertices (Ericson's exact closest point, as query), or -1 for a triangle too flat for that
- * to be a safe bound of another formula's result (squared sine of its angle at a below 1e-6, zero area included).
- * vertices (n, 3) float64, faces (m, 3) int64, which (q,) int64, points (q, 3) float64, out (q,) float64.
+ * ring_candidates(ring, up, down, fid, above, near_bd, rn, roff, rdeg, q, d1, vertices, faces, points, params, who,
+ *                 cand) -> count
+ *   TrimeshSurface's tie candidates: for each point i with found triangle f = fid[i], the ring triangles r =
+ *   ring[f, j] (r >= 0, r != f) that are near the boundary (near_bd[i]) or bend towards the point's side (up[f, j] if
+ *   above[i], else down[f, j]); that pass the plane test on the reference (rdeg[r], or max(|rn[r] . q[i] - roff[r]|
+ *   - dev, 0)^2 < d1[i] + thr); and whose exact squared distance to points[i] on the queried mesh (vertices, faces;
+ *   Ericson's closest point) is below d1[i] + thr + margin (flat triangles always kept). params = (thr, dev,
+ *   margin). Writes the pairs (i, r) in point order, then ring order, into who/cand (capacity n * k); returns their
+ *   count. The tests are filters: each keeps every candidate within the tie tolerance (see facenb.distance).
  */
-static PyObject *py_pair_dist2(PyObject *self, PyObject *args)
+static PyObject *py_ring_candidates(PyObject *self, PyObject *args)
 {
-    enum { NARG = 5 };
+    enum { NARG = 17 };
     PyObject *o[NARG];
-    if (!PyArg_ParseTuple(args, "OOOOO", &o[0], &o[1], &o[2], &o[3], &o[4])) return NULL;
-    static const char *names[NARG] = {"vertices", "faces", "which", "points", "out"};
-    static const int writable[NARG] = {0, 0, 0, 0, 1};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8],
+                          &o[9], &o[10], &o[11], &o[12], &o[13], &o[14], &o[15], &o[16])) return NULL;
+    static const char *names[NARG] = {"ring", "up", "down", "fid", "above", "near_bd", "rn", "roff", "rdeg", "q",
+                                      "d1", "vertices", "faces", "points", "params", "who", "cand"};
+    static const int size[NARG] = {8, 1, 1, 8, 1, 1, 8, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8};
     Py_buffer v[NARG];
     int got = 0, bad = 0;
     PyObject *result = NULL;
     for (; got < NARG; got++) {
-        if (get_buffer(o[got], &v[got], writable[got], 8, names[got]) < 0) goto done;
+        if (get_buffer(o[got], &v[got], got >= 15, size[got], names[got]) < 0) goto done;
     }
-    Py_ssize_t nv = v[0].len / 24, m = v[1].len / 24, q = v[2].len / 8;
-    if (v[0].len % 24 || v[1].len % 24 || v[3].len != 24 * q || v[4].len != 8 * q) {
-        PyErr_SetString(PyExc_ValueError, "_closest.pair_dist2: inconsistent array sizes");
+    Py_ssize_t m = v[7].len / 8, n = v[3].len / 8, nv = v[11].len / 24;
+    Py_ssize_t k = m > 0 ? v[0].len / 8 / m : 0;
+    if (m < 1 || v[0].len != 8 * m * k || v[1].len != m * k || v[2].len != m * k || v[4].len != n ||
+        v[5].len != n || v[6].len != 24 * m || v[8].len != m || v[9].len != 24 * n || v[10].len != 8 * n ||
+        v[11].len % 24 || v[12].len != 24 * m || v[13].len != 24 * n || v[14].len != 24 ||
+        v[15].len < 8 * n * k || v[16].len < 8 * n * k) {
+        PyErr_SetString(PyExc_ValueError, "_closest.ring_candidates: inconsistent array sizes");
         goto done;
     }
-    const double *vert = (const double *)v[0].buf, *pts = (const double *)v[3].buf;
-    const int64_t *faces = (const int64_t *)v[1].buf, *which = (const int64_t *)v[2].buf;
-    double *out = (double *)v[4].buf;
+    const int64_t *ring = (const int64_t *)v[0].buf, *fid = (const int64_t *)v[3].buf;
+    const int64_t *faces = (const int64_t *)v[12].buf;
+    const unsigned char *up = (const unsigned char *)v[1].buf, *down = (const unsigned char *)v[2].buf;
+    const unsigned char *above = (const unsigned char *)v[4].buf, *near_bd = (const unsigned char *)v[5].buf;
+    const unsigned char *rdeg = (const unsigned char *)v[8].buf;
+    const double *rn = (const double *)v[6].buf, *roff = (const double *)v[7].buf, *q = (const double *)v[9].buf;
+    const double *d1 = (const double *)v[10].buf, *vert = (const double *)v[11].buf, *pts = (const double *)v[13].buf;
+    const double *par = (const double *)v[14].buf;
+    double thr = par[0], dev = par[1], margin = par[2];
+    int64_t *who = (int64_t *)v[15].buf, *cand = (int64_t *)v[16].buf;
+    Py_ssize_t count = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < q && !bad; i++) {
-        int64_t f = which[i];
-        double t[9], c[3];
-        for (int k = 0; k < 3 && !bad; k++) {
-            int64_t a = f >= 0 && f < m ? faces[3 * f + k] : -1;
-            bad = a < 0 || a >= nv;
-            if (!bad) memcpy(t + 3 * k, vert + 3 * a, 3 * sizeof(double));
+    for (Py_ssize_t i = 0; i < n && !bad; i++) {
+        int64_t f = fid[i];
+        if (f < 0 || f >= m) { bad = 1; break; }
+        const int64_t *row = ring + k * f;
+        const unsigned char *bend = (above[i] ? up : down) + k * f;
+        const double *qi = q + 3 * i, *pi = pts + 3 * i;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            int64_t r = row[j];
+            if (r < 0 || r == f || !(near_bd[i] || bend[j])) continue;
+            if (r >= m) { bad = 1; break; }
+            if (!rdeg[r]) {
+                double pl = fabs(rn[3 * r] * qi[0] + rn[3 * r + 1] * qi[1] + rn[3 * r + 2] * qi[2] - roff[r]) - dev;
+                pl = pl > 0.0 ? pl : 0.0;
+                if (!(pl * pl < d1[i] + thr)) continue;
+            }
+            double t[9], c[3];
+            for (int a = 0; a < 3 && !bad; a++) {
+                int64_t idx = faces[3 * r + a];
+                bad = idx < 0 || idx >= nv;
+                if (!bad) memcpy(t + 3 * a, vert + 3 * idx, 3 * sizeof(double));
+            }
+            if (bad) break;
+            double ab[3] = {t[3] - t[0], t[4] - t[1], t[5] - t[2]}, ac[3] = {t[6] - t[0], t[7] - t[1], t[8] - t[2]};
+            if (!too_flat(dot3(ab, ab), dot3(ab, ac), dot3(ac, ac)) &&
+                !(closest_on_triangle(pi, t, c) < d1[i] + thr + margin)) continue;
+            who[count] = (int64_t)i;
+            cand[count++] = r;
         }
-        if (bad) break;
-        double ab[3] = {t[3] - t[0], t[4] - t[1], t[5] - t[2]}, ac[3] = {t[6] - t[0], t[7] - t[1], t[8] - t[2]};
-        out[i] = too_flat(dot3(ab, ab), dot3(ab, ac), dot3(ac, ac)) ? -1.0 : closest_on_triangle(pts + 3 * i, t, c);
     }
     Py_END_ALLOW_THREADS
     if (bad) {
-        PyErr_SetString(PyExc_ValueError, "_closest.pair_dist2: triangle or vertex index out of range");
+        PyErr_SetString(PyExc_ValueError, "_closest.ring_candidates: triangle or vertex index out of range");
         goto done;
     }
-    Py_INCREF(Py_None);
-    result = Py_None;
+    result = PyLong_FromSsize_t(count);
 done:
     for (int i = 0; i < got; i++) PyBuffer_Release(&v[i]);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"pair_dist2", py_pair_dist2, METH_VARARGS,
-     "pair_dist2(vertices, faces, which, points, out): squared distance of each point to its own triangle (-1: "
-     "a flat triangle)."},
+    {"ring_candidates", py_ring_candidates, METH_VARARGS,
+     "ring_candidates(ring, up, down, fid, above, near_bd, rn, roff, rdeg, q, d1, vertices, faces, points, params, "
+     "who, cand) -> count: TrimeshSurface's tie candidates (see the comment in _closest.c)."},
     {"build", py_build, METH_VARARGS,
      "build(tri, order, box, link, tri_sorted, pos, pre, pre2, leafidx) -> (n_nodes, n_leaves)."},
     {"query", py_query, METH_VARARGS,

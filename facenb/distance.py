@@ -360,6 +360,10 @@ class TrimeshSurface:
         Triangles (0-based).
     """
 
+    #: with the C engine, the tie candidates are selected in C (facenb._closest.ring_candidates, with an exact
+    #: distance pre-filter); False selects them with numpy, every plane-test survivor ranked (the tests' reference)
+    _c_candidates = True
+
     def __init__(self, reference: np.ndarray, faces: np.ndarray):
         self.reference = np.ascontiguousarray(reference, dtype=np.float64)
         self.faces = np.ascontiguousarray(faces, dtype=np.int64)
@@ -449,11 +453,6 @@ class TrimeshSurface:
             dd = np.sqrt(cx * cx + cy * cy + cz * cz) / np.where(le > 0, le, 1.0)
             edge_d = np.minimum(edge_d, dd)
         near_bd = (edge_d < self.boundary_tol) | degen
-        ring = _rows(self._ring, fid)  # (n, k), -1 padded
-        bend = np.where((side >= 0)[:, None], _rows(self._up, fid), _rows(self._down, fid))
-        valid = (ring >= 0) & (ring != fid[:, None]) & (near_bd[:, None] | bend)
-        who, col = np.nonzero(valid)  # the plane test only where it is needed, row by row as before
-        cand = ring[who, col]
         # |plane distance| on the reference (point mapped back) minus how far the queried vertices are from the
         # mapped reference (float32 rounding) bounds the distance to the candidate from below: every candidate
         # within the tie tolerance passes (a few more may: they are evaluated and lose, as on the exact planes)
@@ -464,30 +463,38 @@ class TrimeshSurface:
             dev = float(np.abs(v - mapped).max())
         dev += 1e-9 * max(1.0, vmax)
         rn, roff, rdeg = self._ref_planes
-        plane = np.maximum(np.abs(np.einsum("ij,ij->i", _rows(rn, cand), _rows(q, who)) - roff[cand]) - dev, 0.0)
-        near = rdeg[cand] | (plane * plane < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6))
-        if near.any():
+        thr = _TRIMESH_MERGE_TOL * (1 + 1e-6)
+        if self._tree.engine == "c" and self._c_candidates:
+            # the same selection and plane test in C, then the exact squared distance (Ericson's closest point)
+            # drops the candidates that cannot come within the tie tolerance of the found triangle; trimesh's
+            # formula decides for the rest. The margin (1e-9 of the squared coordinate scale) dwarfs the two
+            # formulas' rounding difference (~1e-15 of it); flat triangles, where they may differ more, are kept
+            cap = len(p) * self._ring.shape[1]
+            who, cand = np.empty(cap, dtype=np.int64), np.empty(cap, dtype=np.int64)
+            margin = 1e-9 * (1.0 + vmax * vmax + (float(np.abs(p).max()) ** 2 if len(p) else 0.0))
+            count = _closest.ring_candidates(self._ring, self._up, self._down, fid, side >= 0, near_bd, rn, roff,
+                                             rdeg, q, d1, np.ascontiguousarray(v), self.faces, p,
+                                             np.array([thr, dev, margin]), who, cand)
+            who, cand = who[:count], cand[:count]
+        else:
+            ring = _rows(self._ring, fid)  # (n, k), -1 padded
+            bend = np.where((side >= 0)[:, None], _rows(self._up, fid), _rows(self._down, fid))
+            valid = (ring >= 0) & (ring != fid[:, None]) & (near_bd[:, None] | bend)
+            who, col = np.nonzero(valid)  # the plane test only where it is needed, row by row as before
+            cand = ring[who, col]
+            plane = np.maximum(np.abs(np.einsum("ij,ij->i", _rows(rn, cand), _rows(q, who)) - roff[cand]) - dev, 0.0)
+            near = rdeg[cand] | (plane * plane < d1[who] + thr)
             who, cand = who[near], cand[near]
-            if self._tree.engine == "c" and len(who):
-                # exact squared distances in C (Ericson's closest point) drop the candidates that cannot come within
-                # the tie tolerance of the found triangle; trimesh's formula decides for the rest. The margin (1e-9
-                # of the squared coordinate scale) dwarfs the two formulas' rounding difference (~1e-15 of it);
-                # flat triangles (-1), where the formulas may differ more, are always kept
-                e2 = np.empty(len(who))
-                pw = _rows(p, who)
-                _closest.pair_dist2(np.ascontiguousarray(v), self.faces, np.ascontiguousarray(cand), pw, e2)
-                margin = 1e-9 * (1.0 + vmax * vmax + float(np.abs(pw).max()) ** 2)
-                keep = (e2 < 0) | (e2 < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6) + margin)
-                who, cand = who[keep], cand[keep]
+        if len(who):
             pw = _rows(p, who)
             cl = _closest_on_triangles(_rows(v, self.faces[cand]), pw)
             cvec = pw - cl
             cd = np.dot(cvec * cvec, [1.0, 1.0, 1.0])
             # a candidate farther than the found triangle by the tie tolerance can neither be the closest nor tie
             # with it: only the others are ranked
-            rival = cd < d1[who] + _TRIMESH_MERGE_TOL * (1 + 1e-6)
+            rival = cd < d1[who] + thr
             who, cand, cl, cd = who[rival], cand[rival], cl[rival], cd[rival]
-        if near.any() and len(who):
+        if len(who):
             # all candidates of the affected points, the found triangle included
             pts = np.unique(who)
             allw = np.concatenate([pts, who])

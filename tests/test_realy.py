@@ -454,14 +454,14 @@ def test_moved_copy_query_is_the_fresh_query(seed):
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 10 ** 6), st.sampled_from([0.0, 1e-3, 0.3]), st.booleans())
 def test_candidate_prefilter_changes_no_answer(seed, offset, flat):
-    """The C pre-filter of tie candidates (exact squared distances, margin 1e-9 of the squared coordinate scale)
-    only skips work: with a stand-in that keeps every candidate, the same triangles and points, bit for bit --
-    exact ties (points over vertices and edge midpoints of a flat or bumped grid, slivers included), moved copies
-    too."""
+    """The C selection of tie candidates (ring, plane test, then exact squared distances with a margin of 1e-9 of
+    the squared coordinate scale) only skips work: against numpy's selection, which ranks every plane-test survivor,
+    the same triangles and points, bit for bit -- exact ties (points over vertices and edge midpoints of a flat or
+    bumped grid, slivers included), moved copies too."""
     from facenb import distance
 
-    if distance._closest is None:
-        pytest.skip("facenb._closest is not built: no pre-filter")
+    if distance.engine() != "c":
+        pytest.skip("the C engine is not in use (not built, or FACENB_CLOSEST_ENGINE=igl): no C selection")
     rng = np.random.default_rng(seed)
     v, f = _grid(9, bump=0.0 if flat else rng.uniform(0, 2), seed=seed % 97)
     if flat:
@@ -471,18 +471,10 @@ def test_candidate_prefilter_changes_no_answer(seed, offset, flat):
     pts = on + rng.normal(size=on.shape) * offset + np.array([0.0, 0.0, 0.5 * offset])
     surf = realy.TrimeshSurface(v, f)
     moved = (v @ np.eye(3).T + 1.5).astype(np.float32).astype(np.float64)
+    assert surf._c_candidates and surf._tree.engine == "c"
     got = [surf.query(pts), surf.query(pts + 1.5, moved, np.eye(3), np.full(3, 1.5))]
-    real = distance._closest.pair_dist2
-
-    def keep_all(vertices, faces, which, points, out):
-        real(vertices, faces, which, points, out)
-        out[:] = -1.0
-
-    distance._closest.pair_dist2 = keep_all
-    try:
-        ref = [surf.query(pts), surf.query(pts + 1.5, moved, np.eye(3), np.full(3, 1.5))]
-    finally:
-        distance._closest.pair_dist2 = real
+    surf._c_candidates = False  # numpy's selection, no exact pre-filter
+    ref = [surf.query(pts), surf.query(pts + 1.5, moved, np.eye(3), np.full(3, 1.5))]
     for (q, fid), (rq, rfid) in zip(got, ref):
         np.testing.assert_array_equal(fid, rfid)
         np.testing.assert_array_equal(q, rq)
