@@ -23,7 +23,10 @@ for the 3 right-hand sides at once (CHOLMOD's ``cholmod_l_solve`` reached with c
 one column at a time, when that is not available) -- ~3x less CPU than the fallback on REALY's scan regions.
 Without cvxopt (or ``solver="scipy"``) each stage's first system is factorised with SuperLU (multiple minimum
 degree order) and its later systems are solved by conjugate gradients preconditioned with that factorisation
-(relative energy-norm error 1e-12). The two paths agree to ~1e-10 relative (solver rounding).
+(relative energy-norm error 1e-12). The two paths agree to ~1e-10 relative (solver rounding), except where that
+rounding moves a vertex coordinate across a float32 rounding boundary (``d_i`` is float32, as REALY's): the step's
+``d_i`` then differ by one float32 ulp in that entry and later steps carry it, so the results differ by a few
+float32 ulps of the coordinates (~1e-7 mm; which steps flip depends on the BLAS kernels the machine runs).
 
 REALY's steps never repeat a matrix (every step moves every vertex, so ``d_i`` changes), so no factorisation can
 be reused without changing the computation.
