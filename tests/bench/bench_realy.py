@@ -21,8 +21,13 @@ Baseline measured in the same run: one trimesh ``closest_point`` query of the su
 vertices) against the globally aligned prediction -- a single distance evaluation; the protocol needs dozens (rigid
 ICP iterations, non-rigid steps). Every ratio printed is against that baseline, measured in this run.
 
-The official scorer (czh-98/REALY ``main.py``) is not run here. Its times measured side by side with facenb on this
-machine class are quoted from issue 15's table (2026): 25.0 s per HIFI3D subject, 13.1-13.7 s per FLAME subject
+The official scorer (czh-98/REALY ``main.py``): when ``FACENB_OFFICIAL_REALY`` names an official checkout and
+``FACENB_OFFICIAL_REALY_PYTHON`` its environment's Python (README, "REALY": how to build it), it is timed side by side:
+``FACENB_BENCH_OFFICIAL_ROUNDS`` (default 2) alternating rounds of, per subject, the official ``REALY_eval_all`` on
+that subject in one process (``official_realy_subject.py``: CPU seconds, the subject's files read, one BLAS thread)
+and facenb reading the same files (template included) and scoring them; the best of each and their ratio are
+printed, with whether the official run wrote the conformance case's line. Otherwise its times are quoted from issue
+15's table (2026, another host of this machine class): 25.0 s per HIFI3D subject, 13.1-13.7 s per FLAME subject
 with a template mask, in one process. No ratio against a figure not measured in this run is printed.
 """
 from __future__ import annotations
@@ -30,7 +35,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -105,6 +112,44 @@ def _stage_profile(subjects, tmpl) -> dict:
     return spent
 
 
+def _official_side_by_side(case: Path, topo: str, exp: dict, mirror: Path, mask) -> None:
+    """Alternating per-subject CPU times of the official scorer and facenb (see the module docstring)."""
+    root, py = os.environ.get("FACENB_OFFICIAL_REALY"), os.environ.get("FACENB_OFFICIAL_REALY_PYTHON")
+    if not root or not py:
+        print("  official scorer: not run here (set FACENB_OFFICIAL_REALY to an official checkout and "
+              "FACENB_OFFICIAL_REALY_PYTHON to its environment's python to time it side by side; README, REALY)")
+        return
+    rounds = int(os.environ.get("FACENB_BENCH_OFFICIAL_ROUNDS", "2"))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    script = Path(__file__).with_name("official_realy_subject.py")
+    off: dict = {}
+    ours: dict = {}
+    lines: dict = {}
+    for _ in range(rounds):
+        for s in exp["subjects"]:
+            sid = s["subject"]
+            with tempfile.TemporaryDirectory(prefix="facenb_bench_official_") as tmp:
+                p = subprocess.run([py, str(script), str(case), topo, str(sid), str(Path(tmp) / "out")], cwd=root,
+                                   env=env, capture_output=True, text=True)
+            if p.returncode != 0:
+                err = (p.stderr.strip().splitlines() or ["no message"])[-1]
+                print(f"  official scorer: failed on subject {sid} ({err}); not timed")
+                return
+            o = json.loads(p.stdout.strip().splitlines()[-1])
+            off.setdefault(sid, []).append(o["cpu"])
+            lines[sid] = o["line"]
+            c = time.process_time()
+            t = realy.load_template(topo, data_dir=mirror)
+            realy.evaluate_subject(realy.load_case_subject(case, sid, t, mask), t)
+            ours.setdefault(sid, []).append(time.process_time() - c)
+    for sid in off:
+        same = "the conformance case's line" if lines[sid] in exp["REALY_error_txt"] else "a line that differs from the conformance case's"
+        print(f"  side by side, subject {sid} ({rounds} alternating rounds, CPU per subject, files read, one process): "
+              f"official {min(off[sid]):.2f} s, facenb {min(ours[sid]):.2f} s = {min(off[sid]) / min(ours[sid]):.1f}x "
+              f"(rounds: official {', '.join(f'{x:.2f}' for x in off[sid])}; facenb "
+              f"{', '.join(f'{x:.2f}' for x in ours[sid])}); the official wrote {same}: {lines[sid].strip()!r}")
+
+
 def main() -> int:
     import tempfile
 
@@ -161,6 +206,7 @@ def main() -> int:
                   f"= {c / cb:4.1f}x the baseline's CPU")
         print(f"  baseline: one trimesh closest_point query      CPU {cb / n:6.2f} s per subject (wall {wb / n:5.2f} s)"
               f" (scan regions vs aligned prediction, this run)")
+        _official_side_by_side(case, topo, exp, mirror, mask)
         prof = _stage_profile(subjects, tmpl)
         order = ["global alignment", "closest-point surfaces (build)", "region rigid ICP (with its queries)",
                  "non-rigid ICP (with its solves)", "  of which CHOLMOD factorise + solve",
@@ -171,7 +217,7 @@ def main() -> int:
             f"{k.strip()} {prof[k] / n:.2f}" for k in order if k in prof))
         quoted = ISSUE_15_OFFICIAL.get(topo)
         if quoted:
-            print(f"  official scorer, 1 process: {quoted} per subject (issue 15, 2026, not run here)")
+            print(f"  official scorer, 1 process: {quoted} per subject (issue 15's table, 2026, its host: quoted)")
         if official:
             print(f"  official main.py runs when this case was made: {', '.join(f'{t:.0f}' for t in official)} s "
                   f"(whole runs, not run here)")
