@@ -28,7 +28,10 @@ scan cache (``now._SCAN_CACHE``) and, in dataset mode, with an empty output fold
 run with compiled bytecode, as from an installed package (``PYTHONPYCACHEPREFIX`` in a temporary folder,
 ``PYTHONDONTWRITEBYTECODE`` unset for them, one untimed warm-up run). No ratio against a figure not measured in
 this run is printed; the official scorers' times measured side by side on this machine class are quoted from
-issue 15's table (2026, not run here) next to the rows they correspond to.
+issue 15's table (2026, not run here) next to the rows they correspond to. With ``FACENB_OFFICIAL_NOW`` (an official
+``now_evaluation`` checkout, sbody built) and ``FACENB_OFFICIAL_NOW_PYTHON`` (its environment's Python) set, every
+pair's row is followed by the official scoring core and files to distances on the same files, timed in this run
+(``official_now_pair.py``), and their ratio to facenb's.
 Other benchmarks (``bench/bench_*.py``) are run afterwards as subprocesses and print their own lines (not with
 ``--now-only``). ``FACENB_BENCH_REPEAT`` (default 3) sets the number of runs.
 """
@@ -204,6 +207,35 @@ def _bench_now(label: str, case: dict, repeat: int, official: dict | None = None
             (f"  of which reading the scan OBJ", read), ("whole command (facenb now, subprocess)", command),
             ("baseline: trimesh closest_point (x1)", base)]
     _print_rows(rows, official)
+    _official_now(case, repeat, core[0], files[0])
+
+
+def _official_now(case: dict, repeat: int, core: float, files: float) -> None:
+    """The official scorer on the same pair in this run, when ``FACENB_OFFICIAL_NOW`` names an official
+    ``now_evaluation`` checkout (sbody built) and ``FACENB_OFFICIAL_NOW_PYTHON`` its environment's Python (README,
+    NoW speed): its scoring core and files to distances (``official_now_pair.py``), with the ratio to facenb's rows
+    above."""
+    root, py = os.environ.get("FACENB_OFFICIAL_NOW"), os.environ.get("FACENB_OFFICIAL_NOW_PYTHON")
+    if not root or not py:
+        return
+    argv = [py, str(Path(__file__).with_name("official_now_pair.py")), str(case["scan"]), str(case["scan_lm"]),
+            str(case["pred"]), str(case["pred_lm"]), str(repeat)]
+    if case["kw"].get("metric"):
+        argv.append(case["kw"]["pred_unit"])
+    try:  # the official psbody AABB tree can loop forever on degenerate faces (now04): give up after 120 s
+        p = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        print("  official scorer: no answer within 120 s (its psbody AABB tree loops on this input); not timed")
+        return
+    if p.returncode != 0:
+        err = (p.stderr.strip().splitlines() or ["no message"])[-1]
+        print(f"  official scorer: failed ({err}); not timed")
+        return
+    o = json.loads(p.stdout.strip().splitlines()[-1])
+    for name, theirs, ours in (("scoring core", o["core"], core), ("files to distances", o["files"], files)):
+        print(f"  official, {name + ' (this run)':31s} cpu {theirs:8.4f} s   = {theirs / ours:5.1f}x facenb's cpu "
+              f"({o['n_points']} points, mean {o['mean_mm']:.6f} mm)")
+    sys.stdout.flush()
 
 
 def _print_rows(rows, official: dict) -> None:
