@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from facenb.benchmarks import realy  # noqa: E402
-from run import _PYCACHE, _best, _best_command, _facenb_exe  # noqa: E402  (the NoW bench's timing helpers)
+from run import _PYCACHE, _best, _best_command, _facenb_exe, _official_json  # noqa: E402  (the NoW bench's timing helpers)
 
 #: official scorer, one process, seconds per subject: issue 15's table (2026), measured on this machine class
 ISSUE_15_OFFICIAL = {"HIFI3D": "25.0 s", "FLAME": "13.1-13.7 s"}
@@ -129,13 +128,10 @@ def _official_side_by_side(case: Path, topo: str, exp: dict, mirror: Path, mask)
         for s in exp["subjects"]:
             sid = s["subject"]
             with tempfile.TemporaryDirectory(prefix="facenb_bench_official_") as tmp:
-                p = subprocess.run([py, str(script), str(case), topo, str(sid), str(Path(tmp) / "out")], cwd=root,
-                                   env=env, capture_output=True, text=True)
-            if p.returncode != 0:
-                err = (p.stderr.strip().splitlines() or ["no message"])[-1]
-                print(f"  official scorer: failed on subject {sid} ({err}); not timed")
+                o = _official_json([py, str(script), str(case), topo, str(sid), str(Path(tmp) / "out")], root,
+                                   env=env, what=f"subject {sid}")
+            if o is None:
                 return
-            o = json.loads(p.stdout.strip().splitlines()[-1])
             off.setdefault(sid, []).append(o["cpu"])
             lines[sid] = o["line"]
             c = time.process_time()
@@ -151,8 +147,6 @@ def _official_side_by_side(case: Path, topo: str, exp: dict, mirror: Path, mask)
 
 
 def main() -> int:
-    import tempfile
-
     conf = Path(os.environ.get("FACENB_CONFORMANCE", REPO.parent / "shared" / "conformance")) / "realy"
     mirror = Path(os.environ.get("FACENB_DATA_MIRROR", REPO.parent / "shared" / "data")) / "realy_templates"
     repeat = int(os.environ.get("FACENB_BENCH_REPEAT", "3"))

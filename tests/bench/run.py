@@ -222,20 +222,33 @@ def _official_now(case: dict, repeat: int, core: float, files: float) -> None:
             str(case["pred"]), str(case["pred_lm"]), str(repeat)]
     if case["kw"].get("metric"):
         argv.append(case["kw"]["pred_unit"])
-    try:  # the official psbody AABB tree can loop forever on degenerate faces (now04): give up after 120 s
-        p = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        print("  official scorer: no answer within 120 s (its psbody AABB tree loops on this input); not timed")
+    # the official psbody AABB tree can loop forever on degenerate faces (now04): give up after 120 s
+    o = _official_json(argv, root, timeout=120)
+    if o is None:
         return
-    if p.returncode != 0:
-        err = (p.stderr.strip().splitlines() or ["no message"])[-1]
-        print(f"  official scorer: failed ({err}); not timed")
-        return
-    o = json.loads(p.stdout.strip().splitlines()[-1])
     for name, theirs, ours in (("scoring core", o["core"], core), ("files to distances", o["files"], files)):
         print(f"  official, {name + ' (this run)':31s} cpu {theirs:8.4f} s   = {theirs / ours:5.1f}x facenb's cpu "
               f"({o['n_points']} points, mean {o['mean_mm']:.6f} mm)")
     sys.stdout.flush()
+
+
+
+def _official_json(argv: list[str], cwd: str, env: dict | None = None, timeout: float | None = None,
+                   what: str = "") -> dict | None:
+    """Run one of the official-scorer timing scripts (``official_*.py``, under the official environment's Python,
+    in its checkout) and return the JSON of its last output line; None, after printing why, when it failed or gave
+    no answer within ``timeout`` seconds (``what``: the item, for that line)."""
+    on = f" on {what}" if what else ""
+    try:
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  official scorer: no answer{on} within {timeout:.0f} s; not timed")
+        return None
+    if p.returncode != 0:
+        err = (p.stderr.strip().splitlines() or ["no message"])[-1]
+        print(f"  official scorer: failed{on} ({err}); not timed")
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def _print_rows(rows, official: dict) -> None:
